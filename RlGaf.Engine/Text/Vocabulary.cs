@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace RlGaf.Engine.Text;
+
+/// <summary>
+/// Maps a model's dense token ids to GPT-2 token ids. Models loaded from Hugging Face use the full
+/// GPT-2 vocabulary (identity map). Models trained here use a compact one: the GPT-2 ids a corpus
+/// uses, the 256 single-byte tokens and end-of-text — about 10x faster to train at tiny sizes. The
+/// byte tokens make every text encodable: a GPT-2 token the corpus never used is spelled out in
+/// bytes, so decoding is always exact. Saved beside the model so a reloaded model decodes identically.
+/// </summary>
+public sealed class Vocabulary
+{
+    public const string FileName = "rlgaf-vocab.json";
+    private const string Format = "rlgaf-compact-vocab/1";
+
+    private readonly int[] _toGpt2;               // model id -> GPT-2 id; null map = identity
+    private readonly Dictionary<int, int> _fromGpt2;
+    private readonly Gpt2Tokenizer _tokenizer = Gpt2Tokenizer.Shared;
+
+    public bool IsFull { get; }
+    /// <summary>Number of model ids (the model's vocab_size).</summary>
+    public int Size => IsFull ? Gpt2Tokenizer.VocabSize : _toGpt2.Length;
+    /// <summary>The model id of end-of-text (also the beginning-of-sequence token).</summary>
+    public int EndOfTextId => IsFull ? Gpt2Tokenizer.EndOfText : _fromGpt2[Gpt2Tokenizer.EndOfText];
+
+    private Vocabulary(int[]? toGpt2)
+    {
+        IsFull = toGpt2 is null;
+        _toGpt2 = toGpt2 ?? [];
+        _fromGpt2 = new Dictionary<int, int>(_toGpt2.Length);
+        for (int i = 0; i < _toGpt2.Length; i++) _fromGpt2[_toGpt2[i]] = i;
+    }
+
+    /// <summary>The full GPT-2 vocabulary: model ids are GPT-2 ids.</summary>
+    public static Vocabulary Full { get; } = new(null);
+
+    /// <summary>A compact vocabulary: every GPT-2 id the texts use, the 256 byte tokens, end-of-text; sorted by GPT-2 id.</summary>
+    public static Vocabulary BuildCompact(IEnumerable<string> texts)
+    {
+        var ids = new SortedSet<int> { Gpt2Tokenizer.EndOfText };
+        for (int b = 0; b < 256; b++) ids.Add(Gpt2Tokenizer.ByteTokenId((byte)b));
+        foreach (var text in texts)
+            foreach (int id in Gpt2Tokenizer.Shared.Encode(text)) ids.Add(id);
+        return new Vocabulary([.. ids]);
+    }
+
+    /// <summary>Model ids of a text. Tokens outside a compact vocabulary are spelled with byte tokens.</summary>
+    public int[] Encode(string text) => ToModel(_tokenizer.Encode(text));
+
+    /// <summary>Text of model ids.</summary>
+    public string Decode(IEnumerable<int> modelIds) => _tokenizer.Decode(ToGpt2(modelIds));
+
+    public int[] ToModel(IEnumerable<int> gpt2Ids)
+    {
+        if (IsFull) return gpt2Ids.ToArray();
+        var result = new List<int>();
+        foreach (int id in gpt2Ids)
+        {
+            if (_fromGpt2.TryGetValue(id, out int m)) result.Add(m);
+            else foreach (byte b in _tokenizer.TokenBytes(id)) result.Add(_fromGpt2[Gpt2Tokenizer.ByteTokenId(b)]);
+        }
+        return [.. result];
+    }
+
+    public int[] ToGpt2(IEnumerable<int> modelIds)
+    {
+        if (IsFull) return modelIds.ToArray();
+        return modelIds.Select(m => (uint)m < (uint)_toGpt2.Length
+            ? _toGpt2[m]
+            : throw new ArgumentOutOfRangeException(nameof(modelIds), $"model token id {m} is outside the vocabulary (0..{_toGpt2.Length - 1}).")).ToArray();
+    }
+
+    public int ToGpt2(int modelId) => IsFull ? modelId : _toGpt2[modelId];
+
+    /// <summary>Writes <see cref="FileName"/> into a checkpoint directory (compact vocabularies only).</summary>
+    public void Save(string directory)
+    {
+        if (IsFull) return; // a Hugging Face checkpoint needs no extra file
+        var path = Path.Combine(directory, FileName);
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, JsonSerializer.Serialize(new VocabFile(Format, "gpt2", _toGpt2)));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Reads the vocabulary of a checkpoint directory: compact if <see cref="FileName"/> is there, else full.</summary>
+    public static Vocabulary Load(string directory)
+    {
+        var path = Path.Combine(directory, FileName);
+        if (!File.Exists(path)) return Full;
+        VocabFile? file;
+        try { file = JsonSerializer.Deserialize<VocabFile>(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid vocabulary file ({e.Message})."); }
+        if (file is null || file.Format != Format)
+            throw new InvalidDataException($"{path}: 'format' must be '{Format}'.");
+        if (file.Gpt2Ids is null || file.Gpt2Ids.Length == 0)
+            throw new InvalidDataException($"{path}: 'gpt2_ids' is missing or empty.");
+        if (file.Gpt2Ids.Any(id => (uint)id >= Gpt2Tokenizer.VocabSize) || file.Gpt2Ids.Distinct().Count() != file.Gpt2Ids.Length)
+            throw new InvalidDataException($"{path}: 'gpt2_ids' must be distinct GPT-2 ids (0..{Gpt2Tokenizer.VocabSize - 1}).");
+        if (!file.Gpt2Ids.Contains(Gpt2Tokenizer.EndOfText))
+            throw new InvalidDataException($"{path}: 'gpt2_ids' must contain end-of-text ({Gpt2Tokenizer.EndOfText}).");
+        for (int b = 0; b < 256; b++)
+            if (!file.Gpt2Ids.Contains(Gpt2Tokenizer.ByteTokenId((byte)b)))
+                throw new InvalidDataException($"{path}: 'gpt2_ids' lacks the byte token for byte {b}.");
+        return new Vocabulary(file.Gpt2Ids);
+    }
+
+    private sealed record VocabFile(
+        [property: JsonPropertyName("format")] string Format,
+        [property: JsonPropertyName("tokenizer")] string Tokenizer,
+        [property: JsonPropertyName("gpt2_ids")] int[] Gpt2Ids);
+}
