@@ -26,6 +26,31 @@ internal sealed class Conv1D : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => x.matmul(weight) + bias;
 }
 
+/// <summary>
+/// A lookup table [N, E] with the parameter as a plain field: TorchSharp's Embedding.weight
+/// getter makes a new tensor handle on every call (measured: one leaked handle per access),
+/// and the tied LM head reads this weight on every forward pass.
+/// </summary>
+internal sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+
+    public EmbeddingTable(long count, long dim) : base("Embedding")
+    {
+        weight = new Parameter(zeros(count, dim));
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+
+    public override Tensor forward(Tensor ids)
+    {
+        using var flat = ids.reshape(-1);
+        using var rows = weight.index_select(0, flat);
+        return rows.view([.. ids.shape, weight.shape[1]]);
+    }
+}
+
 /// <summary>gelu_new: GPT-2's tanh approximation of GELU, 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))).</summary>
 internal static class GeluNew
 {

@@ -11,8 +11,8 @@ namespace RlGaf.Engine.Models;
 /// </summary>
 public sealed class Gpt2Model : nn.Module
 {
-    private readonly Embedding wte;
-    private readonly Embedding wpe;
+    private readonly EmbeddingTable wte;
+    private readonly EmbeddingTable wpe;
     private readonly Dropout drop;
     private readonly ModuleList<Gpt2Block> h;
     private readonly LayerNorm ln_f;
@@ -24,8 +24,8 @@ public sealed class Gpt2Model : nn.Module
     public Gpt2Model(Gpt2Config config, long seed = 0) : base("GPT2LMHeadModel")
     {
         Config = config.Validate();
-        wte = nn.Embedding(config.VocabSize, config.NEmbd);
-        wpe = nn.Embedding(config.NPositions, config.NEmbd);
+        wte = new EmbeddingTable(config.VocabSize, config.NEmbd);
+        wpe = new EmbeddingTable(config.NPositions, config.NEmbd);
         drop = nn.Dropout(config.EmbdPdrop);
         h = nn.ModuleList(Enumerable.Range(0, config.NLayer).Select(_ => new Gpt2Block(config)).ToArray());
         ln_f = nn.LayerNorm(config.NEmbd, config.LayerNormEpsilon);
@@ -34,10 +34,10 @@ public sealed class Gpt2Model : nn.Module
     }
 
     /// <summary>The device of the parameters; inputs are expected there.</summary>
-    public Device Device => wte.weight!.device;
+    public Device Device => wte.Weight.device;
 
     /// <summary>The token embedding [V, E], also the (tied) output projection.</summary>
-    public Tensor TokenEmbedding => wte.weight!;
+    public Tensor TokenEmbedding => wte.Weight;
 
     /// <summary>
     /// Logits [B, T, V] for token ids [B, T]. <paramref name="attentionMask"/> is [B, S] with
@@ -90,7 +90,7 @@ public sealed class Gpt2Model : nn.Module
     }
 
     /// <summary>Tied LM head: logits = hidden @ wte^T, no separate parameter.</summary>
-    public Tensor Logits(Tensor hidden) => hidden.matmul(wte.weight!.t());
+    public Tensor Logits(Tensor hidden) => hidden.matmul(wte.Weight.t());
 
     /// <summary>Token embeddings [B, T, E] for ids [B, T].</summary>
     public Tensor EmbedTokens(Tensor ids) => wte.forward(ids);
@@ -100,7 +100,7 @@ public sealed class Gpt2Model : nn.Module
     {
         if (probs.shape[^1] != Config.VocabSize)
             throw new ArgumentException($"Soft tokens must end in vocab_size ({Config.VocabSize}), got [{string.Join(", ", probs.shape)}].");
-        return probs.matmul(wte.weight!);
+        return probs.matmul(wte.Weight);
     }
 
     private static Tensor DefaultPositions(Tensor? mask, long past, long total, Device device)
