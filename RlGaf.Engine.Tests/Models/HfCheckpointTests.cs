@@ -1,0 +1,153 @@
+using RlGaf.Engine.Models;
+using RlGaf.Engine.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Tests.Models;
+
+/// <summary>Loading HF-layout checkpoints: logits against the double-precision reference, layouts, errors.</summary>
+public sealed class HfCheckpointTests : IDisposable
+{
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "rlgaf-hf-" + Guid.NewGuid().ToString("N"));
+
+    public HfCheckpointTests() => TorchRuntime.EnsureLoaded();
+
+    public void Dispose()
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    private static readonly int[] Ids = [3, 36, 0, 17, 17, 5, 29, 11, 2, 34, 8, 21, 14, 16];
+
+    internal static double MaxAbsDiffToReference(Gpt2Model model, TinyHfCheckpoint ckpt, int[] ids)
+    {
+        var expected = ReferenceGpt2.Logits(ckpt, ids);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var logits = model.Forward(tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0));
+        Assert.Equal(new long[] { 1, ids.Length, ckpt.Vocab }, logits.shape);
+        var got = logits.to_type(ScalarType.Float64).data<double>().ToArray();
+        double max = 0;
+        for (int t = 0; t < ids.Length; t++)
+            for (int v = 0; v < ckpt.Vocab; v++) max = Math.Max(max, Math.Abs(got[t * ckpt.Vocab + v] - expected[t][v]));
+        return max;
+    }
+
+    [Fact]
+    public void Logits_match_double_precision_reference()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 1);
+        var (config, model) = HfCheckpoint.Load(ckpt.WriteTo(dir));
+        using var _ = model;
+        Assert.Equal(1e-3, config.LayerNormEpsilon);
+        Assert.False(model.training); // loaded like from_pretrained: dropout (0.1 in this config) is off
+        // Sanity: logits are far from zero, so a 1e-4 match is meaningful.
+        Assert.True(ReferenceGpt2.Logits(ckpt, Ids).SelectMany(r => r).Max(Math.Abs) > 1.0);
+        Assert.True(MaxAbsDiffToReference(model, ckpt, Ids) < 1e-4);
+    }
+
+    [Fact]
+    public void Reference_is_sensitive_to_a_transposed_conv1d_and_to_eps()
+    {
+        // Guards the reference test itself: feeding the engine [out, in] weights (square c_proj,
+        // so shapes still fit) or the default eps must make the comparison fail.
+        var ckpt = TinyHfCheckpoint.Random(seed: 2);
+        var transposed = Path.Combine(dir, "t");
+        ckpt.WriteTo(transposed);
+        var (_, good) = HfCheckpoint.Load(transposed);
+        using (good) Assert.True(MaxAbsDiffToReference(good, ckpt, Ids) < 1e-4);
+
+        var w = ckpt.Weights["transformer.h.0.attn.c_proj.weight"];
+        var t = new float[w.Data.Length];
+        for (int i = 0; i < 16; i++) for (int j = 0; j < 16; j++) t[j * 16 + i] = w.Data[i * 16 + j];
+        ckpt.WriteTo(transposed, extra: null, rename: n => n);
+        File.WriteAllBytes(Path.Combine(transposed, "model.safetensors"), TestSafetensors.F32(
+            ckpt.Weights.Select(kv => (kv.Key, kv.Value.Shape, kv.Key == "transformer.h.0.attn.c_proj.weight" ? t : kv.Value.Data))));
+        var (_, bad) = HfCheckpoint.Load(transposed);
+        using (bad) Assert.True(MaxAbsDiffToReference(bad, ckpt, Ids) > 1e-3);
+    }
+
+    [Fact]
+    public void Bare_gpt2_layout_without_prefix_loads_the_same_logits()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 3);
+        var (_, model) = HfCheckpoint.Load(ckpt.WriteTo(dir, rename: n => n["transformer.".Length..]));
+        using var _ = model;
+        Assert.True(MaxAbsDiffToReference(model, ckpt, Ids) < 1e-4);
+    }
+
+    [Fact]
+    public void Tied_lm_head_is_accepted_and_an_untied_one_is_rejected()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 4);
+        var wte = ckpt.Weights["transformer.wte.weight"];
+        var tied = new Dictionary<string, (long[], float[])>
+        {
+            ["lm_head.weight"] = (wte.Shape, wte.Data),
+            ["transformer.h.0.attn.bias"] = ([1, 1, 16, 16], new float[256]), // old HF mask buffer: ignored
+        };
+        var (_, model) = HfCheckpoint.Load(ckpt.WriteTo(Path.Combine(dir, "tied"), extra: tied));
+        using (model) Assert.True(MaxAbsDiffToReference(model, ckpt, Ids) < 1e-4);
+
+        var other = wte.Data.ToArray();
+        other[5] += 0.01f;
+        var untied = new Dictionary<string, (long[], float[])> { ["lm_head.weight"] = (wte.Shape, other) };
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(ckpt.WriteTo(Path.Combine(dir, "untied"), extra: untied)));
+        Assert.Contains("lm_head.weight", e.Message);
+    }
+
+    [Fact]
+    public void Missing_tensor_names_it_and_its_shape()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 5);
+        ckpt.WriteTo(dir, rename: n => n == "transformer.h.1.mlp.c_fc.bias" ? null : n);
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("'transformer.h.1.mlp.c_fc.bias' is missing", e.Message);
+        Assert.Contains("[64]", e.Message);
+        Assert.Contains("model.safetensors", e.Message);
+    }
+
+    [Fact]
+    public void Misshaped_tensor_names_it_and_both_shapes()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 6);
+        // A Linear-style [out, in] c_attn weight: the classic transposition mistake.
+        var w = ckpt.Weights["transformer.h.0.attn.c_attn.weight"];
+        ckpt.Weights["transformer.h.0.attn.c_attn.weight"] = ([48, 16], w.Data);
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(ckpt.WriteTo(dir)));
+        Assert.Contains("'transformer.h.0.attn.c_attn.weight' has shape [48, 16], expected [16, 48]", e.Message);
+    }
+
+    [Fact]
+    public void Unexpected_tensor_is_named()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 7);
+        var extra = new Dictionary<string, (long[], float[])> { ["transformer.h.2.ln_1.weight"] = ([16], new float[16]) };
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(ckpt.WriteTo(dir, extra: extra)));
+        Assert.Contains("transformer.h.2.ln_1.weight", e.Message);
+    }
+
+    [Theory]
+    [InlineData("relu", "gpt2", "activation_function")]
+    [InlineData("gelu_new", "llama", "model_type")]
+    public void Unsupported_config_key_names_file_and_key(string activation, string modelType, string key)
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 8);
+        ckpt.WriteTo(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), ckpt.ConfigJson(activation, modelType));
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("config.json", e.Message);
+        Assert.Contains(key, e.Message);
+    }
+
+    [Fact]
+    public void Config_that_fails_validation_names_the_field()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 9);
+        ckpt.WriteTo(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), ckpt.ConfigJson().Replace("\"n_head\": 2", "\"n_head\": 3"));
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("n_embd (16) must be divisible by n_head (3)", e.Message);
+        Assert.Contains("config.json", e.Message);
+    }
+}
