@@ -17,7 +17,7 @@ internal static class DefaultReviewGrammar
 
         g.Rule("Review", (1, "<Review.pos>"), (1, "<Review.neg>"));
         g.SentimentRule("Review", (1, "<Opening.{s}> <Body.{s}> <Verdict.{s}>"));
-        g.SentimentRule("Body", (2, ""), (5, "<Mid.{s}>"), (3, "<Mid.{s}> <Mid.{s}>"));
+        g.SentimentRule("Body", (2, ""), (6, "<Mid.{s}>"), (2, "<Mid.{s}> <Mid.{s}>"));
 
         // Opening sentence: the overall impression, always in the review's sentiment.
         g.SentimentRule("Opening",
@@ -31,7 +31,7 @@ internal static class DefaultReviewGrammar
         // Middle sentences: aspects of the film, possibly contrasting; the last clause agrees.
         g.SentimentRule("Mid",
             (3, "<Clause.{s}> ."),
-            (2, "<Clause.{s}> , and <Clause.{s}> ."),
+            (1, "<Clause.{s}> , and <Clause.{s}> ."),
             (2, "<Clause.{o}> , but <Clause.{s}> ."),
             (1, "although <Clause.{o}> , <Clause.{s}> ."),
             (1, "<Experience.{s}> ."),
