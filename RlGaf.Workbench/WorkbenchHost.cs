@@ -11,6 +11,8 @@ public static class WorkbenchHost
         var builder = WebApplication.CreateBuilder(args);
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
+        builder.Services.Configure<WorkbenchOptions>(builder.Configuration.GetSection("RlGaf"));
+        builder.Services.AddSingleton<Services.ModelLibrary>();
 
         var app = builder.Build();
         if (!app.Environment.IsDevelopment())

@@ -5,6 +5,8 @@ public static class CommandLine
 {
     private static readonly Dictionary<string, (string Summary, Func<ArgParser, int> Run)> Verbs = new()
     {
+        ["pretrain"] = (PretrainCommand.Summary, PretrainCommand.Run),
+        ["sample"] = (SampleCommand.Summary, SampleCommand.Run),
     };
 
     /// <summary>True when the first argument names a verb (or asks for help); otherwise the web app starts.</summary>

@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using RlGaf.Engine.Models;
+using RlGaf.Engine.Text;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Checkpoints;
+
+/// <summary>What a model directory trained here records about itself (rlgaf-model.json).</summary>
+public sealed record ModelInfo
+{
+    public const string FileName = "rlgaf-model.json";
+    /// <summary>True when training sequences start with end-of-text, so prompts must too.</summary>
+    [JsonPropertyName("bos_prefix")] public bool BosPrefix { get; init; } = true;
+    [JsonPropertyName("corpus")] public string? Corpus { get; init; }
+    [JsonPropertyName("steps")] public int Steps { get; init; }
+    [JsonPropertyName("seed")] public int Seed { get; init; }
+    [JsonPropertyName("created")] public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
+    /// <summary>Evaluation figures at the end of training (name → value).</summary>
+    [JsonPropertyName("metrics")] public Dictionary<string, double> Metrics { get; init; } = [];
+}
+
+/// <summary>A generator loaded from a directory: weights, config, vocabulary and, if trained here, its info.</summary>
+public sealed record LoadedModel(Gpt2Model Model, Gpt2Config Config, Vocabulary Vocabulary, ModelInfo? Info)
+{
+    /// <summary>Whether prompts get end-of-text in front: always for models trained here, for others only when the prompt is empty.</summary>
+    public bool PrependBos(int promptLength) => Info?.BosPrefix ?? promptLength == 0;
+}
+
+/// <summary>
+/// A model directory: Hugging Face's config.json + model.safetensors, plus, for models trained
+/// here, the compact vocabulary and rlgaf-model.json beside them. A Hugging Face GPT-2 directory
+/// (e.g. a downloaded "gpt2") opens with the full vocabulary; a directory written here opens in
+/// transformers (which ignores the extra files).
+/// </summary>
+public static class ModelDirectory
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static LoadedModel Load(string directory, Device? device = null)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"model directory '{directory}' does not exist.");
+        var vocab = Vocabulary.Load(directory);
+        var (config, model) = HfCheckpoint.Load(directory, device);
+        if (config.VocabSize != vocab.Size)
+            throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: vocab_size {config.VocabSize} does not match the vocabulary ({vocab.Size} tokens{(vocab.IsFull ? ", full GPT-2" : $", {Vocabulary.FileName}")}).");
+        ModelInfo? info = null;
+        var infoPath = Path.Combine(directory, ModelInfo.FileName);
+        if (File.Exists(infoPath))
+        {
+            try { info = JsonSerializer.Deserialize<ModelInfo>(File.ReadAllText(infoPath), Json); }
+            catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not valid JSON ({e.Message})."); }
+        }
+        return new LoadedModel(model, config, vocab, info);
+    }
+
+    public static void Save(string directory, Gpt2Model model, Gpt2Config config, Vocabulary vocabulary, ModelInfo? info)
+    {
+        Directory.CreateDirectory(directory);
+        HfCheckpoint.Save(model, config, directory);
+        vocabulary.Save(directory);
+        if (info is null) return;
+        var path = Path.Combine(directory, ModelInfo.FileName);
+        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(info, Json));
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+}
