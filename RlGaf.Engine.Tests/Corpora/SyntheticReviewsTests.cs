@@ -95,6 +95,7 @@ public sealed class SyntheticReviewsTests(ITestOutputHelper output)
             byString[key] = byString.GetValueOrDefault(key) + p;
         }
         Assert.True(byString.Count < pcfg.CountDerivations(s)); // really ambiguous
+        Assert.Equal((BigInteger)byString.Count, pcfg.CountDistinctStrings(s));
         Assert.Equal(1.0, byString.Values.Sum(), 1e-12);
         foreach (var (text, p) in byString)
         {
@@ -159,6 +160,78 @@ public sealed class SyntheticReviewsTests(ITestOutputHelper output)
         Assert.Contains(pcfg.NonterminalId("Clause.pos"), Enumerable.Range(0, pcfg.Nonterminals.Count)
             .Where(nt => pcfg.CountDerivations(nt) <= 20_000));
         Assert.True(checkedCount > 30);
+    }
+
+    [Fact]
+    public void The_built_in_grammar_is_unambiguous_exactly()
+    {
+        // Distinct strings (counted on a determinised automaton, exact even for ambiguous
+        // grammars) equal derivations only if no review has two derivations. This is what makes
+        // the sampler's derivation log-prob the text's log-prob, and the derivation entropy the
+        // text entropy.
+        var sw = Stopwatch.StartNew();
+        var distinct = G.CountDistinctReviews();
+        output.WriteLine($"distinct-string count took {sw.ElapsedMilliseconds} ms");
+        Assert.Equal(G.CountDerivations(), distinct);
+        var pcfg = G.Grammar;
+        foreach (var name in new[] { "Review.pos", "Review.neg", "Mid.pos", "Opening.neg" })
+            Assert.Equal(pcfg.CountDerivations(pcfg.NonterminalId(name)), pcfg.CountDistinctStrings(pcfg.NonterminalId(name)));
+    }
+
+    [Fact]
+    public void Distinct_string_count_sees_overlap_between_alternatives()
+    {
+        var g = new GrammarBuilder();
+        g.Rule("S", (1, "<A> <B>"), (1, "x y z"), (1, "<A>"));
+        g.Rule("A", (1, "x"), (1, "x y"), (1, ""));
+        g.Rule("B", (1, "y z"), (1, "z"), (1, "y"));
+        var pcfg = g.Build("S");
+        int s = pcfg.NonterminalId("S");
+        var strings = pcfg.EnumerateDerivations(s).Select(d => string.Join(' ', d.Tokens)).ToHashSet();
+        Assert.Equal(13, (int)pcfg.CountDerivations(s)); // 3 x 3 + 1 + 3
+        Assert.Equal((BigInteger)strings.Count, pcfg.CountDistinctStrings(s));
+        Assert.True(strings.Count < 13); // e.g. "x y z" three ways
+    }
+
+    [Fact]
+    public void Random_small_grammars_agree_with_brute_force()
+    {
+        // Random non-recursive grammars over {a, b, c}, often ambiguous: the inside algorithm
+        // and the distinct-string count must match brute-force enumeration of derivations.
+        var rng = new SplitMix64(2024);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            var g = new GrammarBuilder();
+            const int symbols = 5;
+            for (int n = 0; n < symbols; n++)
+            {
+                int altCount = 1 + (int)(rng.NextUInt64() % 3);
+                var alts = new (double, string)[altCount];
+                for (int a = 0; a < altCount; a++)
+                {
+                    int len = (int)(rng.NextUInt64() % 4);
+                    var parts = new List<string>();
+                    for (int k = 0; k < len; k++)
+                    {
+                        int pick = (int)(rng.NextUInt64() % (ulong)(3 + symbols - n - 1));
+                        parts.Add(pick < 3 ? "abc"[pick].ToString() : $"<N{n + 1 + pick - 3}>");
+                    }
+                    alts[a] = (0.5 + rng.NextDouble(), string.Join(' ', parts));
+                }
+                g.Rule($"N{n}", alts);
+            }
+            var pcfg = g.Build("N0");
+            var byString = new Dictionary<string, (double P, int[] Tokens)>();
+            foreach (var (tokens, p) in pcfg.EnumerateDerivations(0))
+            {
+                string key = string.Join(' ', tokens.Select(t => pcfg.Terminals[t]));
+                byString[key] = (byString.GetValueOrDefault(key).P + p, tokens);
+            }
+            Assert.Equal((BigInteger)byString.Count, pcfg.CountDistinctStrings(0));
+            foreach (var (key, (p, tokens)) in byString)
+                Assert.True(Math.Abs(p - pcfg.Inside(0, tokens)) < 1e-12, $"trial {trial}, '{key}'");
+            Assert.Equal(1.0, byString.Values.Sum(v => v.P), 1e-12);
+        }
     }
 
     [Theory]
@@ -286,7 +359,9 @@ public sealed class SyntheticReviewsTests(ITestOutputHelper output)
     {
         var samples = G.Sample(20_000, seed: 2);
         double words = samples.Average(s => ReviewGrammar.CountWords(s.Text));
-        output.WriteLine($"distinct reviews: {G.CountDistinctReviews()} (~10^{BigInteger.Log10(G.CountDistinctReviews()):F1})");
+        var sw = Stopwatch.StartNew();
+        var distinct = G.Grammar.CountDistinctStrings(G.Grammar.Root);
+        output.WriteLine($"distinct reviews: {distinct} (~10^{BigInteger.Log10(distinct):F1}), counted in {sw.ElapsedMilliseconds} ms");
         output.WriteLine($"terminals: {G.Terminals.Count}, surface forms: {G.SurfaceForms.Count}");
         output.WriteLine($"exact entropy: {G.ExactEntropyNats():F3} nats/review; sampled mean -log p: {samples.Average(s => -s.LogProb):F3}");
         output.WriteLine($"exact mean words: {G.ExpectedWordCount():F3}; sampled: {words:F3}; entropy per word: {G.ExactEntropyNats() / G.ExpectedWordCount():F3} nats");

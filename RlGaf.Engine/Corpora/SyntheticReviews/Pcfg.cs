@@ -335,6 +335,14 @@ public sealed class Pcfg
     }
 
     /// <summary>
+    /// Number of distinct terminal strings a nonterminal yields, exact even for an ambiguous
+    /// grammar (subset construction over the unrolled grammar; see DistinctStringCounter).
+    /// Throws when the automata grow past the given sizes.
+    /// </summary>
+    public BigInteger CountDistinctStrings(int nonterminal, int maxNfaStates = 1_000_000, int maxDfaStates = 2_000_000) =>
+        new DistinctStringCounter(_alts, nonterminal, maxNfaStates, maxDfaStates).Count();
+
+    /// <summary>
     /// Entropy in nats of the derivation distribution of a nonterminal:
     /// H(N) = sum_alt p(alt) [ -ln p(alt) + sum_children H(child) ]. Equals the entropy of the
     /// yielded strings when the grammar is unambiguous.

@@ -27,6 +27,7 @@ public sealed class ReviewGrammar
     private readonly Dictionary<string, int> _sentenceStart = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _midLookup, _startLookup;
     private readonly int _maxTokens;
+    private readonly Lazy<BigInteger> _distinct;
 
     /// <summary>The built-in grammar (docs/synthetic-reviews.md).</summary>
     public static ReviewGrammar Default => s_default.Value;
@@ -46,6 +47,7 @@ public sealed class ReviewGrammar
         _pPositive = rootAlts[0].Probability;
         _pNegative = rootAlts[1].Probability;
         _maxTokens = grammar.LengthRange(grammar.Root).Max;
+        _distinct = new(() => grammar.CountDistinctStrings(grammar.Root));
 
         var terms = grammar.Terminals;
         _isPunct = terms.Select(t => t.Length == 1 && Pcfg.Punctuation.Contains(t[0])).ToArray();
@@ -237,10 +239,11 @@ public sealed class ReviewGrammar
     public BigInteger CountDerivations() => Grammar.CountDerivations(Grammar.Root);
 
     /// <summary>
-    /// Number of distinct reviews in the language. The built-in grammar is unambiguous (every
-    /// review has exactly one derivation; checked by the tests), so this is the derivation count.
+    /// Exact number of distinct reviews in the language, counted over strings (not derivations)
+    /// by determinising the unrolled grammar; computed once (about a second) and cached. For an
+    /// unambiguous grammar such as the built-in one it equals <see cref="CountDerivations"/>.
     /// </summary>
-    public BigInteger CountDistinctReviews() => CountDerivations();
+    public BigInteger CountDistinctReviews() => _distinct.Value;
 
     /// <summary>Exact entropy of a review in nats (derivation entropy; equal to string entropy since unambiguous).</summary>
     public double ExactEntropyNats() => Grammar.DerivationEntropy(Grammar.Root);
