@@ -143,6 +143,19 @@ public sealed class Gpt2ModelTests : IDisposable
     }
 
     [Fact]
+    public void Converting_the_module_updates_the_weights_forward_uses()
+    {
+        // Module.to replaces parameters; the fields read in forward must follow (same path as .to(CUDA)).
+        using var m = TestModels.Tiny();
+        var ids = TestModels.Ids([1, 2, 3]);
+        var before = m.Forward(ids).to_type(ScalarType.Float64);
+        m.to(ScalarType.Float64);
+        var after = m.Forward(ids);
+        Assert.Equal(ScalarType.Float64, after.dtype);
+        Assert.True(TestModels.MaxAbsDiff(before, after) < 1e-5);
+    }
+
+    [Fact]
     public void Too_long_input_and_mismatched_mask_are_rejected()
     {
         var tooLong = TestModels.Ids(Enumerable.Range(0, 17).Select(i => (long)i % 37).ToArray());
