@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 namespace RlGaf.Engine.Tests.Models;
 
 /// <summary>Generation: cache vs recomputation, padding, sampling controls, EOS, log-probabilities.</summary>
+[Collection(GlobalRngCollection.Name)]
 public sealed class GenerationTests : IDisposable
 {
     private readonly Gpt2Model model = TestModels.Tiny();

@@ -151,3 +151,44 @@ public sealed class HfCheckpointTests : IDisposable
         Assert.Contains("config.json", e.Message);
     }
 }
+
+/// <summary>
+/// A checkpoint written by real Hugging Face transformers, if the lead has added one under
+/// Fixtures/hf-tiny-gpt2 (config.json + model.safetensors): its logits must match the
+/// double-precision reference. Without the fixture the test has nothing to check and passes.
+/// </summary>
+public sealed class HfFixtureTests
+{
+    [Fact]
+    public void Fixture_reader_recovers_the_weights_of_a_written_checkpoint()
+    {
+        TorchRuntime.EnsureLoaded();
+        var dir = Directory.CreateTempSubdirectory("rlgaf-fx-").FullName;
+        try
+        {
+            var written = TinyHfCheckpoint.Random(seed: 12);
+            written.WriteTo(dir, rename: n => n["transformer.".Length..]);
+            var read = TinyHfCheckpoint.FromFolder(dir);
+            Assert.Equal(written.Eps, read.Eps);
+            Assert.Equal(written.Weights.Keys.Order(), read.Weights.Keys.Order());
+            Assert.All(written.Weights, kv => Assert.Equal(kv.Value.Data, read.Weights[kv.Key].Data));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Transformers_fixture_matches_the_reference_when_present()
+    {
+        var dir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "hf-tiny-gpt2");
+        if (!File.Exists(Path.Combine(dir, "model.safetensors"))) return;
+        TorchRuntime.EnsureLoaded();
+        var ckpt = TinyHfCheckpoint.FromFolder(dir);
+        var (_, model) = HfCheckpoint.Load(dir);
+        using var _ = model;
+        var ids = Enumerable.Range(0, Math.Min(12, ckpt.NPos)).Select(i => (i * 7 + 3) % ckpt.Vocab).ToArray();
+        Assert.True(HfCheckpointTests.MaxAbsDiffToReference(model, ckpt, ids) < 1e-4);
+    }
+}

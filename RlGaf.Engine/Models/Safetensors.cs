@@ -100,6 +100,10 @@ public static class Safetensors
             for (int i = 0; i < count; i++) longs[i] = BinaryPrimitives.ReadInt64LittleEndian(span[(i * 8)..]);
             return tensor(longs, shape);
         }
+        // F32 on a little-endian machine is the file's bytes as they are: one bulk copy
+        // (GPT-2 small has 124M floats; the per-element path is for conversions).
+        if (dtype == "F32" && BitConverter.IsLittleEndian)
+            return tensor(MemoryMarshal.Cast<byte, float>(span).ToArray(), shape);
         var floats = new float[count];
         for (int i = 0; i < count; i++)
         {
