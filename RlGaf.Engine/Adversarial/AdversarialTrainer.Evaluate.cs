@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using RlGaf.Engine.Metrics;
+using RlGaf.Engine.Tasks;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Adversarial;
+
+/// <summary>One stored sample: the completion of a held-out prompt at an evaluation step.</summary>
+public sealed record SampleRecord(int Step, int PromptIndex, string Prompt, string Completion, double DiscScore, double Reward, string? Verdict);
+
+public sealed partial class AdversarialTrainer
+{
+    /// <summary>Seed of evaluation sampling: the same for every run and step, so curves compare.</summary>
+    private const ulong EvalSeed = 0xE7A1_5EED;
+    private IReadOnlyList<TaskExample>? _heldOut;
+
+    /// <summary>
+    /// Completes the fixed held-out prompts with the current policy (temperature 1, fixed seed) and
+    /// measures diversity, the task's judge (oracle/*, align/*), and the scorer's view of the samples.
+    /// </summary>
+    public (Dictionary<string, double> Metrics, List<SampleRecord> Samples) Evaluate(int samplesToKeep)
+    {
+        using var scope = NewDisposeScope();
+        var sw = Stopwatch.StartNew();
+        _heldOut ??= Task.HeldOut(Settings.EvalPrompts);
+        var vocab = Task.Vocabulary;
+        var metrics = new Dictionary<string, double>();
+        var prompts = _heldOut.Select(e => e.Prompt).ToList();
+        var (batch, ended) = Generate(Policy, prompts, 1.0, EvalSeed);
+        var completions = batch.Completions.Select(c => c.Where(t => t != _eot).ToArray()).ToList();
+        var judged = _heldOut.Select((e, i) => new JudgedSample(e.PromptText, vocab.Decode(completions[i]), completions[i].Length, ended[i])).ToList();
+
+        foreach (var (k, v) in Diversity.Compute(completions).ToMetrics()) metrics[k] = v;
+        foreach (var (k, v) in Task.Judge(judged)) metrics[k] = v;
+
+        var scorer = Disc ?? RewardModel;
+        float[] scores = new float[batch.Count], rewards = new float[batch.Count];
+        if (scorer is not null)
+        {
+            var s = ScoreNoGrad(scorer, batch);
+            scores = s.cpu().data<float>().ToArray();
+            rewards = AdversarialLosses.Reward(s, Settings.Reward).cpu().data<float>().ToArray();
+            metrics["eval/score_mean"] = s.sigmoid().mean().item<float>();
+            metrics["eval/reward_mean"] = rewards.Average();
+        }
+        var samples = judged.Take(samplesToKeep).Select((j, i) => new SampleRecord(Step, i, j.PromptText, j.CompletionText,
+            scorer is null ? double.NaN : 1 / (1 + Math.Exp(-scores[i])), scorer is null ? double.NaN : rewards[i], Task.Verdict(j))).ToList();
+        metrics["time/metrics"] = sw.Elapsed.TotalMilliseconds;
+        return (metrics, samples);
+    }
+}

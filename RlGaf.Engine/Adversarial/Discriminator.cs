@@ -1,0 +1,76 @@
+using RlGaf.Engine.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Adversarial;
+
+/// <summary>
+/// A GPT-2 body with a scalar head: scores a (prompt, completion) pair by the hidden state of its
+/// last real token (the only one that has seen the whole pair), as InstructGPT's reward model does.
+/// Also reads soft token distributions (embedding = probabilities x embedding matrix) so Gumbel-Softmax
+/// samples pass gradients through it. The RLHF-proxy reward model is the same module trained on labels.
+/// </summary>
+public sealed class Discriminator : nn.Module
+{
+    private readonly Gpt2Model body;
+    private readonly Linear head;
+
+    public Gpt2Config Config => body.Config;
+    public Gpt2Model Body => body;
+
+    public Discriminator(Gpt2Config config, long seed) : base("Discriminator")
+    {
+        body = new Gpt2Model(config, seed);
+        head = nn.Linear(config.NEmbd, 1);
+        RegisterComponents();
+        using (no_grad())
+        {
+            // A zero head starts every score at logit 0 (D = 0.5): no initial bias towards real or fake.
+            head.weight!.zero_();
+            head.bias!.zero_();
+        }
+    }
+
+    /// <summary>A discriminator whose body starts as a copy of <paramref name="generator"/> (InstructGPT-style init).</summary>
+    public static Discriminator FromGenerator(Gpt2Model generator, long seed)
+    {
+        var d = new Discriminator(generator.Config, seed);
+        d.to(generator.Device);
+        using (no_grad())
+        {
+            var src = generator.state_dict();
+            foreach (var (name, p) in d.body.named_parameters())
+                p.copy_(src[name]);
+        }
+        return d;
+    }
+
+    /// <summary>Score logits [B] of hard token batches.</summary>
+    public Tensor Score(SequenceBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = body.ForwardHidden(batch.Tokens, batch.AttentionMask);
+        return ReadLast(hidden, batch.LastIndex).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Score logits [B] when the completion part is given as distributions [B, L, V] (rows sum to 1;
+    /// Gumbel-Softmax samples). The prompt part and the mask come from <paramref name="batch"/>.
+    /// </summary>
+    public Tensor ScoreSoft(SequenceBatch batch, Tensor softCompletion)
+    {
+        using var scope = NewDisposeScope();
+        var promptEmb = body.EmbedTokens(batch.Tokens.narrow(1, 0, batch.PromptWidth));
+        var complEmb = body.EmbedSoft(softCompletion);
+        var hidden = body.ForwardHiddenEmbeds(cat([promptEmb, complEmb], 1), batch.AttentionMask);
+        return ReadLast(hidden, batch.LastIndex).MoveToOuterDisposeScope();
+    }
+
+    private Tensor ReadLast(Tensor hidden, Tensor lastIndex)
+    {
+        var idx = lastIndex.view(-1, 1, 1).expand(-1, 1, hidden.shape[2]);
+        var last = hidden.gather(1, idx).squeeze(1);
+        return head.forward(last).squeeze(-1);
+    }
+}

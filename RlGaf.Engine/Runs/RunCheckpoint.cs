@@ -1,0 +1,156 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using RlGaf.Engine.Adversarial;
+using RlGaf.Engine.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Runs;
+
+/// <summary>The scalar state of a run at a checkpoint (everything besides weights and optimizer moments).</summary>
+public sealed record RunState
+{
+    [JsonPropertyName("step")] public int Step { get; init; }
+    [JsonPropertyName("settings")] public required RunSettings Settings { get; init; }
+    [JsonPropertyName("baseline_ema")] public double BaselineEma { get; init; } = double.NaN;
+    [JsonPropertyName("kl_coef")] public double KlCoef { get; init; }
+    [JsonPropertyName("threads")] public int Threads { get; init; }
+    [JsonPropertyName("events")] public List<RunEvent> Events { get; init; } = [];
+    /// <summary>The evaluation metrics so far (step → metrics): replayed into the collapse detector on resume.</summary>
+    [JsonPropertyName("evaluations")] public SortedDictionary<int, Dictionary<string, double>> Evaluations { get; init; } = [];
+}
+
+/// <summary>
+/// A checkpoint holds everything needed to continue a run: generator, discriminator, value head,
+/// rollout policy, both optimizers (Adam moments and step counts), step, settings in force, events,
+/// baselines and the KL coefficient. Random draws are seeded from (seed, step, purpose), so there is
+/// no RNG state to carry. Written into "NAME.tmp", fsynced, then renamed; a manifest with SHA-256 of
+/// every file is written last, so a partial or corrupt checkpoint is detected and the previous one used.
+/// The reference (SFT) model and the vocabulary live once in the run directory (they never change).
+/// </summary>
+public static class RunCheckpoint
+{
+    private const string Manifest = "manifest.json";
+    private const string StateFile = "state.json";
+    private static readonly JsonSerializerOptions Json = new(RunSettings.Json) { WriteIndented = false };
+
+    public static string Directory(string runDir) => Path.Combine(runDir, "checkpoints");
+
+    /// <summary>Writes the trainer's state as checkpoint "ckpt-{step}" and keeps the last <paramref name="keep"/>.</summary>
+    public static string Save(string runDir, AdversarialTrainer trainer, RunState state, int keep)
+    {
+        var root = Directory(runDir);
+        System.IO.Directory.CreateDirectory(root);
+        string final = Path.Combine(root, $"ckpt-{state.Step:D7}");
+        string tmp = final + ".tmp";
+        if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
+        System.IO.Directory.CreateDirectory(tmp);
+
+        WriteModule(Path.Combine(tmp, "policy.safetensors"), trainer.Policy);
+        if (trainer.Disc is not null) WriteModule(Path.Combine(tmp, "disc.safetensors"), trainer.Disc);
+        if (trainer.ValueHead is not null) WriteModule(Path.Combine(tmp, "value_head.safetensors"), trainer.ValueHead);
+        if (trainer.RolloutPolicy is not null) WriteModule(Path.Combine(tmp, "rollout.safetensors"), trainer.RolloutPolicy);
+        trainer.GenOptimizer.save_state_dict(Path.Combine(tmp, "gen_optimizer.bin"));
+        trainer.DiscOptimizer?.save_state_dict(Path.Combine(tmp, "disc_optimizer.bin"));
+        File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
+
+        var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal)
+            .ToDictionary(Path.GetFileName, f => Hash(f))!;
+        File.WriteAllText(Path.Combine(tmp, Manifest), JsonSerializer.Serialize(hashes));
+        foreach (var f in System.IO.Directory.GetFiles(tmp)) Flush(f);
+
+        if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, true);
+        System.IO.Directory.Move(tmp, final);
+
+        foreach (var old in List(runDir).SkipLast(keep)) System.IO.Directory.Delete(old.Path, true);
+        return final;
+    }
+
+    /// <summary>Checkpoint directories of a run, oldest first (complete or not).</summary>
+    public static IReadOnlyList<(int Step, string Path)> List(string runDir)
+    {
+        var root = Directory(runDir);
+        if (!System.IO.Directory.Exists(root)) return [];
+        return System.IO.Directory.GetDirectories(root, "ckpt-*")
+            .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal))
+            .Select(d => (Step: int.TryParse(Path.GetFileName(d)["ckpt-".Length..], out var s) ? s : -1, Path: d))
+            .Where(x => x.Step >= 0).OrderBy(x => x.Step).ToList();
+    }
+
+    /// <summary>Why a checkpoint is unusable, or null when every file is present and matches the manifest.</summary>
+    public static string? Verify(string checkpointDir)
+    {
+        var manifest = Path.Combine(checkpointDir, Manifest);
+        if (!File.Exists(manifest)) return "no manifest (partial write)";
+        Dictionary<string, string>? hashes;
+        try { hashes = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest)); }
+        catch (JsonException) { return "manifest is not valid JSON"; }
+        if (hashes is null || !hashes.ContainsKey(StateFile)) return "manifest lists no state";
+        foreach (var (file, hash) in hashes)
+        {
+            var path = Path.Combine(checkpointDir, file);
+            if (!File.Exists(path)) return $"{file} is missing";
+            if (Hash(path) != hash) return $"{file} does not match its hash (corrupt)";
+        }
+        return null;
+    }
+
+    /// <summary>The newest checkpoint that verifies; the reasons of any newer ones skipped go to <paramref name="skipped"/>.</summary>
+    public static (int Step, string Path)? LatestGood(string runDir, List<string> skipped)
+    {
+        foreach (var c in List(runDir).Reverse())
+        {
+            var why = Verify(c.Path);
+            if (why is null) return c;
+            skipped.Add($"{Path.GetFileName(c.Path)}: {why}");
+        }
+        return null;
+    }
+
+    public static RunState ReadState(string checkpointDir) =>
+        JsonSerializer.Deserialize<RunState>(File.ReadAllText(Path.Combine(checkpointDir, StateFile)), Json)
+        ?? throw new InvalidDataException($"{checkpointDir}: empty state.");
+
+    /// <summary>Restores weights and optimizer state into a trainer built with the same settings.</summary>
+    public static void Restore(string checkpointDir, AdversarialTrainer trainer)
+    {
+        ReadModule(Path.Combine(checkpointDir, "policy.safetensors"), trainer.Policy);
+        if (trainer.Disc is not null) ReadModule(Path.Combine(checkpointDir, "disc.safetensors"), trainer.Disc);
+        if (trainer.ValueHead is not null) ReadModule(Path.Combine(checkpointDir, "value_head.safetensors"), trainer.ValueHead);
+        if (trainer.RolloutPolicy is not null) ReadModule(Path.Combine(checkpointDir, "rollout.safetensors"), trainer.RolloutPolicy);
+        trainer.GenOptimizer.load_state_dict(Path.Combine(checkpointDir, "gen_optimizer.bin"));
+        trainer.DiscOptimizer?.load_state_dict(Path.Combine(checkpointDir, "disc_optimizer.bin"));
+    }
+
+    internal static void WriteModule(string path, nn.Module module)
+    {
+        var tensors = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
+        Safetensors.Write(path, tensors);
+    }
+
+    internal static void ReadModule(string path, nn.Module module)
+    {
+        var tensors = Safetensors.Read(path);
+        using var _ = no_grad();
+        var own = module.state_dict();
+        foreach (var (name, t) in own)
+        {
+            if (!tensors.TryGetValue(name, out var saved)) throw new InvalidDataException($"{path}: tensor '{name}' is missing.");
+            t.copy_(saved);
+        }
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+
+    private static string Hash(string path)
+    {
+        using var s = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(s));
+    }
+
+    private static void Flush(string path)
+    {
+        using var s = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+        s.Flush(flushToDisk: true);
+    }
+}

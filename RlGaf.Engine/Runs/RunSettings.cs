@@ -1,0 +1,304 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using RlGaf.Engine.Adversarial;
+
+namespace RlGaf.Engine.Runs;
+
+/// <summary>How the generator is trained in a run.</summary>
+public enum TrainingMethod
+{
+    /// <summary>Supervised fine-tuning on the real completions only (the paper's SFT baseline).</summary>
+    Sft,
+    /// <summary>REINFORCE against the discriminator's score (one reward per sequence).</summary>
+    Reinforce,
+    /// <summary>REINFORCE with SeqGAN's Monte-Carlo rollouts: a reward per token from a lagged rollout policy.</summary>
+    SeqganRollout,
+    /// <summary>PPO with a KL penalty to the frozen SFT model (InstructGPT / TRL), discriminator as reward.</summary>
+    Ppo,
+    /// <summary>Gumbel-Softmax (RelGAN): discriminator gradients flow into the generator.</summary>
+    Gumbel,
+    /// <summary>The RLHF comparison: PPO or REINFORCE against a frozen reward model trained once on labels.</summary>
+    RlhfProxy,
+}
+
+public enum BaselineKind { Ema, Batch, None }
+public enum DiscriminatorInit { Sft, Fresh, Checkpoint }
+public enum CollapseAction { Warn, Pause }
+public enum RlhfAlgorithm { Ppo, Reinforce }
+
+/// <summary>
+/// Every setting of a run, with its default. Names are the JSON keys (and the keys of
+/// <c>--set key=value</c>); <see cref="Validate"/> refuses bad values before a run starts, naming the key.
+/// Settings marked live can also change while the run trains (applied at the next step).
+/// </summary>
+public sealed record RunSettings
+{
+    // --- What is trained on what ---
+    /// <summary>Generator update: sft, reinforce, seqgan-rollout, ppo, gumbel, rlhf-proxy.</summary>
+    [JsonPropertyName("method")] public TrainingMethod Method { get; init; } = TrainingMethod.Reinforce;
+    /// <summary>Task / dataset; "synthetic-reviews" is built in (write positive reviews).</summary>
+    [JsonPropertyName("dataset")] public string Dataset { get; init; } = "synthetic-reviews";
+    /// <summary>Generator start: "pretrain" trains (or reuses) a tiny SFT model here; otherwise a model directory.</summary>
+    [JsonPropertyName("generator")] public string Generator { get; init; } = "pretrain";
+    /// <summary>Pretraining steps when generator = pretrain.</summary>
+    [JsonPropertyName("pretrain_steps")] public int PretrainSteps { get; init; } = 1500;
+    /// <summary>Generator updates in the adversarial (or SFT) phase.</summary>
+    [JsonPropertyName("steps")] public int Steps { get; init; } = 300;
+    /// <summary>Seed of everything random in the run (each draw is derived from it and the step).</summary>
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 1;
+    /// <summary>Prompts per generator update.</summary>
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 32;
+    /// <summary>Most tokens a completion may have.</summary>
+    [JsonPropertyName("max_new_tokens")] public int MaxNewTokens { get; init; } = 48;
+    /// <summary>Sampling temperature of the generator's training samples (live). The policy trained is softmax(logits / T).</summary>
+    [JsonPropertyName("sample_temperature")] public double SampleTemperature { get; init; } = 1.0;
+    /// <summary>Generator learning rate (Adam, live).</summary>
+    [JsonPropertyName("gen_lr")] public double GenLr { get; init; } = 1e-4;
+    /// <summary>Generator gradient-norm clip (0 = off).</summary>
+    [JsonPropertyName("gen_grad_clip")] public double GenGradClip { get; init; } = 1.0;
+
+    // --- Discriminator ---
+    [JsonPropertyName("disc_lr")] public double DiscLr { get; init; } = 1e-4;
+    /// <summary>bce (standard GAN) or rsgan (relativistic standard, RelGAN).</summary>
+    [JsonPropertyName("disc_loss")] public DiscriminatorLossKind DiscLoss { get; init; } = DiscriminatorLossKind.Bce;
+    /// <summary>One-sided label smoothing of the real target (0 = off).</summary>
+    [JsonPropertyName("label_smoothing")] public double LabelSmoothing { get; init; }
+    /// <summary>sft (copy of the SFT generator, as InstructGPT), fresh (random), checkpoint (disc_checkpoint).</summary>
+    [JsonPropertyName("disc_init")] public DiscriminatorInit DiscInit { get; init; } = DiscriminatorInit.Sft;
+    [JsonPropertyName("disc_checkpoint")] public string? DiscCheckpoint { get; init; }
+    /// <summary>Discriminator updates before the adversarial phase.</summary>
+    [JsonPropertyName("disc_pretrain_steps")] public int DiscPretrainSteps { get; init; } = 50;
+    /// <summary>Discriminator updates each time it trains (live): the "d" of the update ratio.</summary>
+    [JsonPropertyName("d_steps")] public int DSteps { get; init; } = 1;
+    /// <summary>The discriminator trains once every this many generator updates (live): the "m" of the ratio.</summary>
+    [JsonPropertyName("d_every")] public int DEvery { get; init; } = 1;
+    /// <summary>Epochs over each fresh batch of negatives.</summary>
+    [JsonPropertyName("d_epochs")] public int DEpochs { get; init; } = 1;
+
+    // --- REINFORCE / SeqGAN ---
+    /// <summary>logit, prob or neg-log-one-minus-d (the reward from the discriminator's score).</summary>
+    [JsonPropertyName("reward")] public RewardKind Reward { get; init; } = RewardKind.Prob;
+    /// <summary>ema (moving average), batch (batch mean) or none.</summary>
+    [JsonPropertyName("baseline")] public BaselineKind Baseline { get; init; } = BaselineKind.Batch;
+    [JsonPropertyName("baseline_decay")] public double BaselineDecay { get; init; } = 0.9;
+    [JsonPropertyName("whiten_rewards")] public bool WhitenRewards { get; init; } = true;
+    /// <summary>Per-token KL penalty to the frozen SFT model (REINFORCE; PPO's initial coefficient) (live).</summary>
+    [JsonPropertyName("kl_coef")] public double KlCoef { get; init; } = 0.05;
+    /// <summary>Entropy bonus coefficient.</summary>
+    [JsonPropertyName("entropy_coef")] public double EntropyCoef { get; init; } = 0.0;
+    /// <summary>Monte-Carlo rollouts per token (seqgan-rollout).</summary>
+    [JsonPropertyName("rollouts")] public int Rollouts { get; init; } = 4;
+    /// <summary>Rollout policy lag: beta &lt;- rate beta + (1 - rate) theta (SeqGAN: 0.8).</summary>
+    [JsonPropertyName("rollout_update_rate")] public double RolloutUpdateRate { get; init; } = 0.8;
+
+    // --- PPO ---
+    [JsonPropertyName("ppo_epochs")] public int PpoEpochs { get; init; } = 4;
+    [JsonPropertyName("ppo_minibatches")] public int PpoMinibatches { get; init; } = 2;
+    [JsonPropertyName("clip_range")] public double ClipRange { get; init; } = 0.2;
+    [JsonPropertyName("value_clip_range")] public double ValueClipRange { get; init; } = 0.2;
+    [JsonPropertyName("vf_coef")] public double VfCoef { get; init; } = 0.1;
+    [JsonPropertyName("gamma")] public double Gamma { get; init; } = 1.0;
+    [JsonPropertyName("lam")] public double Lambda { get; init; } = 0.95;
+    /// <summary>Adaptive KL controller (Ziegler et al.) instead of a fixed kl_coef.</summary>
+    [JsonPropertyName("adaptive_kl")] public bool AdaptiveKl { get; init; }
+    /// <summary>Target KL of the adaptive controller (live).</summary>
+    [JsonPropertyName("kl_target")] public double KlTarget { get; init; } = 6.0;
+    [JsonPropertyName("kl_horizon")] public double KlHorizon { get; init; } = 10000;
+    /// <summary>The update of the rlhf-proxy method.</summary>
+    [JsonPropertyName("rlhf_algorithm")] public RlhfAlgorithm RlhfAlgorithm { get; init; } = RlhfAlgorithm.Ppo;
+    /// <summary>Training steps of the rlhf-proxy reward model (a sentiment classifier).</summary>
+    [JsonPropertyName("reward_model_steps")] public int RewardModelSteps { get; init; } = 150;
+
+    // --- Gumbel-Softmax ---
+    /// <summary>Annealing of the inverse temperature beta: none, linear, exp, log, sigmoid, quad, sqrt (live).</summary>
+    [JsonPropertyName("gumbel_schedule")] public string GumbelSchedule { get; init; } = "exp";
+    /// <summary>Largest inverse temperature (tau = 1 / beta) (live).</summary>
+    [JsonPropertyName("gumbel_beta_max")] public double GumbelBetaMax { get; init; } = 10;
+    /// <summary>Schedule length in steps; 0 = the run's steps (RelGAN fixes 5000 whatever the run length: a trap).</summary>
+    [JsonPropertyName("gumbel_schedule_steps")] public int GumbelScheduleSteps { get; init; }
+    /// <summary>A fixed tau overriding the schedule; 0 = follow the schedule (live).</summary>
+    [JsonPropertyName("gumbel_tau")] public double GumbelTau { get; init; }
+    /// <summary>Straight-through hard one-hot (true) or soft samples (false) into the discriminator.</summary>
+    [JsonPropertyName("gumbel_hard")] public bool GumbelHard { get; init; } = true;
+    /// <summary>Weight of an MLE term on real completions mixed into the Gumbel generator loss.</summary>
+    [JsonPropertyName("mle_coef")] public double MleCoef { get; init; }
+
+    // --- Evaluation, checkpoints, safety ---
+    /// <summary>Evaluate every this many steps (live).</summary>
+    [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 25;
+    /// <summary>Held-out prompts per evaluation (fixed set, fixed seed).</summary>
+    [JsonPropertyName("eval_prompts")] public int EvalPrompts { get; init; } = 200;
+    /// <summary>Samples stored per evaluation (shown in the workbench).</summary>
+    [JsonPropertyName("samples_per_eval")] public int SamplesPerEval { get; init; } = 16;
+    [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 50;
+    [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; init; } = 3;
+    /// <summary>What the mode-collapse detector does: warn or pause.</summary>
+    [JsonPropertyName("collapse_action")] public CollapseAction CollapseAction { get; init; } = CollapseAction.Warn;
+    /// <summary>auto, cpu or cuda.</summary>
+    [JsonPropertyName("device")] public string Device { get; init; } = "auto";
+    /// <summary>libtorch threads (0 = default). Resume is bit-identical only with the same count.</summary>
+    [JsonPropertyName("threads")] public int Threads { get; init; }
+
+    /// <summary>The keys that may change while a run trains.</summary>
+    public static readonly IReadOnlySet<string> LiveKeys = new HashSet<string>
+    {
+        "gumbel_tau", "gumbel_schedule", "gumbel_beta_max", "d_steps", "d_every", "gen_lr", "disc_lr",
+        "kl_coef", "kl_target", "sample_temperature", "eval_every",
+    };
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Parses settings JSON; unknown keys and wrong types are errors naming the key.</summary>
+    public static RunSettings FromJson(string json, string source = "settings")
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ArgumentException($"{source}: expected a JSON object.");
+            var known = Properties.Keys.ToHashSet();
+            foreach (var p in doc.RootElement.EnumerateObject())
+                if (!known.Contains(p.Name)) throw new ArgumentException($"{source}: unknown setting '{p.Name}'.");
+            var s = new RunSettings();
+            foreach (var p in doc.RootElement.EnumerateObject())
+                s = s.WithJsonValue(p.Name, p.Value, source);
+            return s;
+        }
+        catch (JsonException e) { throw new ArgumentException($"{source}: not valid JSON ({e.Message})."); }
+    }
+
+    private static readonly Dictionary<string, PropertyInfo> Properties = typeof(RunSettings).GetProperties()
+        .Where(p => p.GetCustomAttribute<JsonPropertyNameAttribute>() is not null)
+        .ToDictionary(p => p.GetCustomAttribute<JsonPropertyNameAttribute>()!.Name);
+
+    public static IReadOnlyCollection<string> Keys => Properties.Keys;
+
+    /// <summary>A copy with <paramref name="key"/> set from text (the --set and live-change path).</summary>
+    public RunSettings With(string key, string value)
+    {
+        if (!Properties.TryGetValue(key, out var prop)) throw new ArgumentException($"unknown setting '{key}'.");
+        object? parsed = ParseValue(prop.PropertyType, value, key);
+        return WithValue(prop, parsed);
+    }
+
+    /// <summary>The setting's current value as text.</summary>
+    public string Get(string key)
+    {
+        if (!Properties.TryGetValue(key, out var prop)) throw new ArgumentException($"unknown setting '{key}'.");
+        var v = prop.GetValue(this);
+        return v switch
+        {
+            null => "",
+            double d => d.ToString("R", CultureInfo.InvariantCulture),
+            Enum e => JsonNamingPolicy.KebabCaseLower.ConvertName(e.ToString()),
+            bool b => b ? "true" : "false",
+            _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
+        };
+    }
+
+    private RunSettings WithJsonValue(string key, JsonElement value, string source)
+    {
+        var prop = Properties[key];
+        string text = value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString()!,
+            JsonValueKind.Null => "",
+            JsonValueKind.True => "true",
+            JsonValueKind.False => "false",
+            _ => value.GetRawText(),
+        };
+        try { return WithValue(prop, ParseValue(prop.PropertyType, text, key)); }
+        catch (ArgumentException e) { throw new ArgumentException($"{source}: {e.Message}"); }
+    }
+
+    private RunSettings WithValue(PropertyInfo prop, object? value)
+    {
+        // Records are immutable: clone, then set the init-only property on the clone (settings only).
+        var clone = this with { };
+        prop.SetValue(clone, value);
+        return clone;
+    }
+
+    private static object? ParseValue(Type type, string text, string key)
+    {
+        var underlying = Nullable.GetUnderlyingType(type) ?? type;
+        if (underlying == typeof(string)) return text.Length == 0 && type == typeof(string) && Nullable.GetUnderlyingType(type) is null ? text : text;
+        if (underlying == typeof(int))
+            return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ArgumentException($"{key}: '{text}' is not an integer.");
+        if (underlying == typeof(double))
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw new ArgumentException($"{key}: '{text}' is not a finite number.");
+        if (underlying == typeof(bool))
+            return text.ToLowerInvariant() switch { "true" or "1" or "yes" => true, "false" or "0" or "no" => false, _ => throw new ArgumentException($"{key}: '{text}' is not true or false.") };
+        if (underlying.IsEnum)
+        {
+            foreach (var name in Enum.GetNames(underlying))
+                if (string.Equals(JsonNamingPolicy.KebabCaseLower.ConvertName(name), text, StringComparison.OrdinalIgnoreCase) || string.Equals(name, text, StringComparison.OrdinalIgnoreCase))
+                    return Enum.Parse(underlying, name);
+            throw new ArgumentException($"{key}: '{text}' is not one of {string.Join(", ", Enum.GetNames(underlying).Select(JsonNamingPolicy.KebabCaseLower.ConvertName))}.");
+        }
+        throw new ArgumentException($"{key}: unsupported setting type {type.Name}.");
+    }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting and why.</summary>
+    public RunSettings Validate()
+    {
+        Require(Steps >= 1, "steps", Steps, "must be at least 1");
+        Require(PretrainSteps >= 1, "pretrain_steps", PretrainSteps, "must be at least 1");
+        Require(BatchSize is >= 2 and <= 4096, "batch_size", BatchSize, "must be in [2, 4096]");
+        Require(MaxNewTokens is >= 1 and <= 1024, "max_new_tokens", MaxNewTokens, "must be in [1, 1024]");
+        Require(SampleTemperature is > 0.05 and <= 10, "sample_temperature", SampleTemperature, "must be in (0.05, 10]");
+        Require(GenLr is > 0 and < 1, "gen_lr", GenLr, "must be in (0, 1)");
+        Require(DiscLr is > 0 and < 1, "disc_lr", DiscLr, "must be in (0, 1)");
+        Require(GenGradClip >= 0, "gen_grad_clip", GenGradClip, "must be non-negative (0 = off)");
+        Require(LabelSmoothing is >= 0 and < 0.5, "label_smoothing", LabelSmoothing, "must be in [0, 0.5)");
+        Require(DiscInit != DiscriminatorInit.Checkpoint || !string.IsNullOrWhiteSpace(DiscCheckpoint), "disc_checkpoint", DiscCheckpoint ?? "", "is required when disc_init is checkpoint");
+        Require(DiscPretrainSteps >= 0, "disc_pretrain_steps", DiscPretrainSteps, "must be non-negative");
+        Require(DSteps is >= 0 and <= 100, "d_steps", DSteps, "must be in [0, 100]");
+        Require(DEvery is >= 1 and <= 10000, "d_every", DEvery, "must be in [1, 10000]");
+        Require(DEpochs is >= 1 and <= 100, "d_epochs", DEpochs, "must be in [1, 100]");
+        Require(BaselineDecay is >= 0 and < 1, "baseline_decay", BaselineDecay, "must be in [0, 1)");
+        Require(KlCoef is >= 0 and <= 100, "kl_coef", KlCoef, "must be in [0, 100]");
+        Require(EntropyCoef is >= 0 and <= 10, "entropy_coef", EntropyCoef, "must be in [0, 10]");
+        Require(Rollouts is >= 1 and <= 64, "rollouts", Rollouts, "must be in [1, 64]");
+        Require(RolloutUpdateRate is >= 0 and <= 1, "rollout_update_rate", RolloutUpdateRate, "must be in [0, 1]");
+        Require(PpoEpochs is >= 1 and <= 64, "ppo_epochs", PpoEpochs, "must be in [1, 64]");
+        Require(PpoMinibatches >= 1 && PpoMinibatches <= BatchSize, "ppo_minibatches", PpoMinibatches, $"must be in [1, batch_size = {BatchSize}]");
+        Require(ClipRange is > 0 and < 1, "clip_range", ClipRange, "must be in (0, 1)");
+        Require(ValueClipRange > 0, "value_clip_range", ValueClipRange, "must be positive");
+        Require(VfCoef >= 0, "vf_coef", VfCoef, "must be non-negative");
+        Require(Gamma is > 0 and <= 1, "gamma", Gamma, "must be in (0, 1]");
+        Require(Lambda is >= 0 and <= 1, "lam", Lambda, "must be in [0, 1]");
+        Require(KlTarget > 0, "kl_target", KlTarget, "must be positive");
+        Require(KlHorizon >= 1, "kl_horizon", KlHorizon, "must be at least 1");
+        Require(RewardModelSteps >= 1, "reward_model_steps", RewardModelSteps, "must be at least 1");
+        try { TemperatureSchedule.Parse(GumbelSchedule); }
+        catch (ArgumentException) { throw new ArgumentException($"gumbel_schedule: '{GumbelSchedule}' is not one of none, linear, exp, log, sigmoid, quad, sqrt."); }
+        Require(GumbelBetaMax is >= 1 and <= 1e5, "gumbel_beta_max", GumbelBetaMax, "must be in [1, 100000]");
+        Require(GumbelScheduleSteps >= 0, "gumbel_schedule_steps", GumbelScheduleSteps, "must be non-negative (0 = the run's steps)");
+        Require(GumbelTau == 0 || GumbelTau is >= 1e-5 and <= 100, "gumbel_tau", GumbelTau, "must be 0 (follow the schedule) or in [1e-5, 100]");
+        Require(MleCoef >= 0, "mle_coef", MleCoef, "must be non-negative");
+        Require(EvalEvery >= 1, "eval_every", EvalEvery, "must be at least 1");
+        Require(EvalPrompts is >= 2 and <= 10000, "eval_prompts", EvalPrompts, "must be in [2, 10000]");
+        Require(SamplesPerEval >= 0 && SamplesPerEval <= EvalPrompts, "samples_per_eval", SamplesPerEval, "must be in [0, eval_prompts]");
+        Require(CheckpointEvery >= 1, "checkpoint_every", CheckpointEvery, "must be at least 1");
+        Require(KeepCheckpoints >= 1, "keep_checkpoints", KeepCheckpoints, "must be at least 1");
+        Require(Device is "auto" or "cpu" or "cuda", "device", Device, "must be auto, cpu or cuda");
+        Require(Threads >= 0, "threads", Threads, "must be 0 (default) or positive");
+        Require(!string.IsNullOrWhiteSpace(Dataset), "dataset", Dataset, "must name a dataset");
+        Require(!string.IsNullOrWhiteSpace(Generator), "generator", Generator, "must be 'pretrain' or a model directory");
+        return this;
+    }
+
+    private static void Require(bool ok, string key, object value, string rule)
+    {
+        if (!ok) throw new ArgumentException($"{key}: {Convert.ToString(value, CultureInfo.InvariantCulture)} {rule}.");
+    }
+}

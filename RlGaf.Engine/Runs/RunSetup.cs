@@ -1,0 +1,137 @@
+using RlGaf.Engine.Adversarial;
+using RlGaf.Engine.Checkpoints;
+using RlGaf.Engine.Models;
+using RlGaf.Engine.Tasks;
+using RlGaf.Engine.Text;
+using RlGaf.Engine.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Runs;
+
+/// <summary>
+/// Builds what a run starts from: the SFT generator (pretrained here, cached under the models root,
+/// or loaded from a directory) copied into the run directory as "sft", the task, and the
+/// discriminator or the RLHF-proxy reward model (trained once on labels and saved in the run).
+/// </summary>
+public static class RunSetup
+{
+    public const string SftDir = "sft";
+    public const string RewardModelFile = "reward-model.safetensors";
+
+    /// <summary>The task of a dataset name, over the generator's vocabulary.</summary>
+    public static IAlignmentTask CreateTask(string dataset, Vocabulary vocabulary) => dataset switch
+    {
+        SyntheticReviewsTask.TaskName => new SyntheticReviewsTask(vocabulary),
+        _ => throw new ArgumentException($"dataset: '{dataset}' is not a known dataset (built in: {SyntheticReviewsTask.TaskName})."),
+    };
+
+    /// <summary>
+    /// Makes sure runDir/sft holds the SFT generator. generator = "pretrain" reuses a cached model
+    /// trained with the same corpus, steps and seed, or trains one (minutes on CPU).
+    /// </summary>
+    public static LoadedModel EnsureSft(string runDir, RunSettings s, string modelsRoot, Device device, Action<string>? log = null)
+    {
+        var target = Path.Combine(runDir, SftDir);
+        if (!File.Exists(Path.Combine(target, HfCheckpoint.WeightsFile)))
+        {
+            string source;
+            if (s.Generator == "pretrain")
+            {
+                if (s.Dataset != SyntheticReviewsTask.TaskName)
+                    throw new ArgumentException($"generator: 'pretrain' trains on the built-in corpus; for dataset '{s.Dataset}' give a model directory.");
+                source = Path.Combine(modelsRoot, $"sft-{s.Dataset}-{s.PretrainSteps}steps-seed{s.Seed}");
+                if (!File.Exists(Path.Combine(source, ModelInfo.FileName)))
+                {
+                    log?.Invoke($"pretraining the SFT generator ({s.PretrainSteps} steps) into {source}");
+                    var settings = new PretrainSettings { Mle = new MleOptions { Steps = s.PretrainSteps, Seed = s.Seed }, EvalSamples = 0 };
+                    Pretraining.Run(settings, source + ".tmp", device, onStep: st =>
+                    {
+                        if (st.Step % 100 == 0) log?.Invoke($"pretrain step {st.Step}/{s.PretrainSteps} loss {st.Loss:0.000}");
+                    });
+                    if (Directory.Exists(source)) Directory.Delete(source, true);
+                    Directory.Move(source + ".tmp", source);
+                }
+            }
+            else
+            {
+                source = s.Generator;
+                if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"generator: model directory '{source}' does not exist.");
+            }
+            CopyDirectory(source, target);
+        }
+        return ModelDirectory.Load(target, device);
+    }
+
+    /// <summary>The discriminator a run starts with (RLGAF methods).</summary>
+    public static Discriminator CreateDiscriminator(RunSettings s, Gpt2Model sft, Device device)
+    {
+        switch (s.DiscInit)
+        {
+            case DiscriminatorInit.Sft:
+                return Discriminator.FromGenerator(sft, s.Seed);
+            case DiscriminatorInit.Fresh:
+                var fresh = new Discriminator(sft.Config, s.Seed + 7919);
+                fresh.to(device);
+                return fresh;
+            default:
+                var loaded = ModelDirectory.Load(s.DiscCheckpoint!, device);
+                if (loaded.Config.VocabSize != sft.Config.VocabSize)
+                    throw new ArgumentException($"disc_checkpoint: vocabulary of '{s.DiscCheckpoint}' ({loaded.Config.VocabSize}) differs from the generator's ({sft.Config.VocabSize}).");
+                return Discriminator.FromGenerator(loaded.Model, s.Seed);
+        }
+    }
+
+    /// <summary>
+    /// The RLHF-proxy reward model: a classifier (discriminator architecture, SFT init) trained with
+    /// binary cross-entropy on the task's labelled pairs, then frozen. Saved in the run directory so a
+    /// resumed run uses the very same one. Returns the model and its held-out accuracy.
+    /// </summary>
+    public static (Discriminator Model, double Accuracy) EnsureRewardModel(string runDir, RunSettings s, IAlignmentTask task, Gpt2Model sft, Device device, Action<string>? log = null)
+    {
+        var rm = Discriminator.FromGenerator(sft, s.Seed + 31);
+        var path = Path.Combine(runDir, RewardModelFile);
+        int eot = task.Vocabulary.EndOfTextId;
+        if (File.Exists(path)) RunCheckpoint.ReadModule(path, rm);
+        else
+        {
+            using var opt = optim.AdamW(rm.parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.0);
+            rm.train();
+            for (int step = 0; step < s.RewardModelSteps; step++)
+            {
+                using var scope = NewDisposeScope();
+                var ex = task.SampleLabelled(s.BatchSize, (ulong)(s.Seed * 1_000_003L + step));
+                var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device);
+                var labels = tensor(ex.Select(e => e.Label).ToArray(), device: device);
+                var loss = nn.functional.binary_cross_entropy_with_logits(rm.Score(batch), labels);
+                opt.zero_grad();
+                loss.backward();
+                nn.utils.clip_grad_norm_(rm.parameters(), 1.0);
+                opt.step();
+                if ((step + 1) % 50 == 0) log?.Invoke($"reward model step {step + 1}/{s.RewardModelSteps} loss {loss.item<float>():0.000}");
+            }
+            RunCheckpoint.WriteModule(path, rm);
+        }
+        rm.eval();
+        double accuracy;
+        using (no_grad())
+        using (NewDisposeScope())
+        {
+            var ex = task.SampleLabelled(256, 0xACC_u);
+            var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device);
+            var predicted = rm.Score(batch).gt(0).cpu().data<bool>().ToArray();
+            accuracy = predicted.Zip(ex).Count(p => p.First == (p.Second.Label > 0.5f)) / (double)ex.Count;
+        }
+        return (rm, accuracy);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        var tmp = to + ".tmp";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(tmp, Path.GetFileName(f)));
+        if (Directory.Exists(to)) Directory.Delete(to, true);
+        Directory.Move(tmp, to);
+    }
+}
