@@ -21,7 +21,8 @@ public sealed record OracleCoverageReport(int Samples, int ValidSamples, int Dis
 /// With m valid samples and opening probabilities p(o):
 /// covered = sum over distinct openings seen of p(o); expected = E[covered] for m grammar samples
 /// = sum over all openings o of p(o) (1 - (1 - p(o))^m), computed exactly by grouping openings by
-/// probability (a histogram DP over the grammar: 20 distinct values for the built-in one). Coverage = covered / expected: about 1 for a model that samples like the grammar, falling
+/// probability (a histogram DP over the grammar: 20 distinct values for the built-in one).
+/// Coverage = covered / expected: about 1 for a model that samples like the grammar, falling
 /// towards 0 when the model drops modes (one sentiment, one template, one review); above 1 is
 /// possible for a model that avoids repeats more than random sampling does. It weighs modes by
 /// mass: dropping many rare openings costs little, dropping a frequent template costs a lot
