@@ -30,7 +30,8 @@ public sealed partial class AdversarialTrainer
         var completions = batch.Completions.Select(c => c.Where(t => t != _eot).ToArray()).ToList();
         var judged = _heldOut.Select((e, i) => new JudgedSample(e.PromptText, vocab.Decode(completions[i]), completions[i].Length, ended[i])).ToList();
 
-        foreach (var (k, v) in Diversity.Compute(completions).ToMetrics()) metrics[k] = v;
+        // Diversity over whitespace words of the completions (tokenizer-independent, docs/metrics.md).
+        foreach (var (k, v) in Diversity.ComputeOverWords(judged.Select(j => j.CompletionText).ToList()).ToMetrics()) metrics[k] = v;
         foreach (var (k, v) in Task.Judge(judged)) metrics[k] = v;
 
         var scorer = Disc ?? RewardModel;

@@ -80,6 +80,18 @@ public sealed class AdversarialRun : IDisposable
     private string? _resumePath;
     private List<string> _skipped = [];
 
+    /// <summary>Before <see cref="Execute"/>: sets the total steps of a run being continued (extends a completed run).</summary>
+    public void ExtendTo(int steps)
+    {
+        if (steps < Step) throw new ArgumentException($"--steps: {steps} is below the run's current step {Step}.");
+        var next = Settings with { Steps = steps };
+        next.Validate();
+        if (_state is not null) _state = _state with { Settings = next };
+        _settingsOverride = next;
+    }
+
+    private RunSettings? _settingsOverride;
+
     // ---- Control (any thread) -----------------------------------------------------------------
 
     public void RequestPause() { _requests.Enqueue(("pause", null, null)); _wake.Release(); }
@@ -149,7 +161,7 @@ public sealed class AdversarialRun : IDisposable
 
     private void Prepare(Device device)
     {
-        var s = Settings;
+        var s = _settingsOverride ?? Settings;
         var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m));
         var task = RunSetup.CreateTask(s.Dataset, sft.Vocabulary);
         Discriminator? disc = null, rm = null;

@@ -56,7 +56,7 @@ public static class RunCheckpoint
         File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
 
         var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal)
-            .ToDictionary(Path.GetFileName, f => Hash(f))!;
+            .ToDictionary(f => Path.GetFileName(f), f => Hash(f));
         File.WriteAllText(Path.Combine(tmp, Manifest), JsonSerializer.Serialize(hashes));
         foreach (var f in System.IO.Directory.GetFiles(tmp)) Flush(f);
 
@@ -121,6 +121,16 @@ public static class RunCheckpoint
         if (trainer.RolloutPolicy is not null) ReadModule(Path.Combine(checkpointDir, "rollout.safetensors"), trainer.RolloutPolicy);
         trainer.GenOptimizer.load_state_dict(Path.Combine(checkpointDir, "gen_optimizer.bin"));
         trainer.DiscOptimizer?.load_state_dict(Path.Combine(checkpointDir, "disc_optimizer.bin"));
+    }
+
+    /// <summary>Writes the checkpoint's generator as a model directory (Hugging Face layout + vocabulary), usable by 'sample'.</summary>
+    public static void ExportGenerator(string runDir, string checkpointDir, string outDir)
+    {
+        var sft = Checkpoints.ModelDirectory.Load(Path.Combine(runDir, RunSetup.SftDir));
+        using var model = sft.Model;
+        ReadModule(Path.Combine(checkpointDir, "policy.safetensors"), model);
+        var info = (sft.Info ?? new Checkpoints.ModelInfo()) with { Metrics = [], Created = DateTimeOffset.UtcNow };
+        Checkpoints.ModelDirectory.Save(outDir, model, sft.Config, sft.Vocabulary, info);
     }
 
     internal static void WriteModule(string path, nn.Module module)

@@ -117,7 +117,7 @@ public static class RunSetup
         using (no_grad())
         using (NewDisposeScope())
         {
-            var ex = task.SampleLabelled(256, 0xACC_u);
+            var ex = task.SampleLabelled(256, 0xACCUL);
             var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device);
             var predicted = rm.Score(batch).gt(0).cpu().data<bool>().ToArray();
             accuracy = predicted.Zip(ex).Count(p => p.First == (p.Second.Label > 0.5f)) / (double)ex.Count;

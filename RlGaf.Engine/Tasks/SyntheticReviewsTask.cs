@@ -62,7 +62,7 @@ public sealed class SyntheticReviewsTask(Vocabulary vocabulary) : IAlignmentTask
             ["oracle/nll"] = tokens > 0 ? nll / tokens : double.NaN,
             ["oracle/entropy"] = _entropyPerToken.Value,
             ["align/positive-rate"] = (double)positive / n,
-            ["oracle/coverage"] = OracleCoverage.Compute(_grammar, validTexts, samples.Count),
+            ["oracle/coverage"] = OracleCoverage.Default.Evaluate(validTexts).Coverage,
         };
     }
 

@@ -7,6 +7,9 @@ public static class CommandLine
     {
         ["pretrain"] = (PretrainCommand.Summary, PretrainCommand.Run),
         ["sample"] = (SampleCommand.Summary, SampleCommand.Run),
+        ["train"] = (TrainCommand.TrainSummary, TrainCommand.Train),
+        ["resume"] = (TrainCommand.ResumeSummary, TrainCommand.Resume),
+        ["runs"] = (TrainCommand.RunsSummary, TrainCommand.Runs),
     };
 
     /// <summary>True when the first argument names a verb (or asks for help); otherwise the web app starts.</summary>
@@ -30,7 +33,7 @@ public static class CommandLine
             Console.Error.WriteLine($"error: {args[0]}: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or Engine.Runtime.TorchRuntimeException)
+        catch (Exception e) when (e is KeyNotFoundException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or Engine.Runtime.TorchRuntimeException)
         {
             Console.Error.WriteLine($"error: {args[0]}: {e.Message}");
             return 1;

@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Text.Json;
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Storage;
+using RlGaf.Workbench.Training;
+
+namespace RlGaf.Workbench.Cli;
+
+/// <summary>train / resume / runs: headless runs in the same store the workbench shows.</summary>
+internal static class TrainCommand
+{
+    public const string TrainSummary = "run a training run: train (--preset NAME | --config FILE) [--set key=value ...] [--steps N] [--seed S] [--out DIR] [--json]";
+    public const string ResumeSummary = "continue a run from its last good checkpoint: resume RUN_ID [--steps N] [--out DIR] [--json]";
+    public const string RunsSummary = "list the runs in the store: runs [--json]";
+
+    public static int Train(ArgParser args)
+    {
+        string? preset = args.String("--preset"), config = args.String("--config");
+        if ((preset is null) == (config is null)) throw new UsageException("give exactly one of --preset NAME or --config FILE.");
+        RunSettings settings;
+        if (preset is not null) settings = Presets.Get(preset);
+        else
+        {
+            if (!File.Exists(config)) throw new UsageException($"--config: file '{config}' does not exist.");
+            settings = RunSettings.FromJson(File.ReadAllText(config!), config!);
+        }
+        foreach (var kv in args.Many("--set"))
+        {
+            int eq = kv.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"--set: '{kv}' is not key=value.");
+            settings = settings.With(kv[..eq].Trim(), kv[(eq + 1)..].Trim());
+        }
+        if (args.Int("--steps", 1) is { } steps) settings = settings with { Steps = steps };
+        if (args.Int("--seed") is { } seed) settings = settings with { Seed = seed };
+        if (args.String("--device") is { } device) settings = settings with { Device = device };
+        if (args.Int("--threads", 0) is { } threads) settings = settings with { Threads = threads };
+        int? stopAt = args.Int("--stop-at", 0);
+        string? outDir = args.String("--out"), name = args.String("--name");
+        bool json = args.Flag("--json");
+        string dataRoot = DataRoot(args);
+        args.EnsureAllUsed();
+        settings.Validate(); // refused before anything starts, naming the setting
+
+        using var store = new RunStore(dataRoot);
+        var record = store.Create(settings, name ?? preset);
+        using var run = AdversarialRun.Create(record.RunDir, settings, store.ModelsRoot);
+        Console.Error.WriteLine($"run {record.Id}: {record.Name} ({settings.Steps} steps) in {record.RunDir}");
+        return Execute(run, store, record.Id, stopAt, outDir, json);
+    }
+
+    public static int Resume(ArgParser args)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give the run id: resume RUN_ID.");
+        string id = args.Positionals[0];
+        int? steps = args.Int("--steps", 1);
+        string? outDir = args.String("--out");
+        bool json = args.Flag("--json");
+        string dataRoot = DataRoot(args);
+        args.EnsureAllUsed(maxPositionals: 1);
+        using var store = new RunStore(dataRoot);
+        var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
+        using var run = AdversarialRun.Open(record.RunDir, store.ModelsRoot);
+        if (steps is { } n) run.ExtendTo(n);
+        Console.Error.WriteLine($"run {id}: continuing from step {run.Step} to {run.Settings.Steps}");
+        return Execute(run, store, id, null, outDir, json);
+    }
+
+    public static int Runs(ArgParser args)
+    {
+        bool json = args.Flag("--json");
+        string dataRoot = DataRoot(args);
+        args.EnsureAllUsed();
+        using var store = new RunStore(dataRoot);
+        var runs = store.List();
+        if (json)
+        {
+            foreach (var r in runs)
+                Console.WriteLine(JsonSerializer.Serialize(new { run_id = r.Id, name = r.Name, status = RunStore.Kebab(r.Status.ToString()), r.Method, r.Dataset, step = r.Step, total_steps = r.TotalSteps, created = r.CreatedUtc, metrics = r.Latest }, CliCommon.JsonLine));
+            return 0;
+        }
+        if (runs.Count == 0) { Console.WriteLine($"no runs in {store.DataRoot}"); return 0; }
+        Console.WriteLine($"{"id",-20} {"status",-12} {"method",-15} {"dataset",-18} {"step",11} {"positive",9} {"valid",7}  created");
+        foreach (var r in runs)
+            Console.WriteLine($"{r.Id,-20} {RunStore.Kebab(r.Status.ToString()),-12} {r.Method,-15} {r.Dataset,-18} {$"{r.Step}/{r.TotalSteps}",11} " +
+                              $"{Fmt(r.Latest, "align/positive-rate"),9} {Fmt(r.Latest, "oracle/valid-rate"),7}  {r.CreatedUtc.ToLocalTime():yyyy-MM-dd HH:mm}");
+        return 0;
+    }
+
+    private static string DataRoot(ArgParser args) =>
+        WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);
+
+    private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
+        m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";
+
+    private static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json)
+    {
+        RunBinding.Attach(run, store, id);
+        var progress = new ProgressLine(run.Settings.Steps);
+        var latest = new Dictionary<string, double>();
+        run.MetricsLogged += (step, m) => { foreach (var (k, v) in m) latest[k] = v; progress.Update(step, latest); };
+        run.EventRaised += e => progress.Message($"[step {e.Step}] {e.Kind}: {e.Message}");
+        run.Log += m => progress.Message(m);
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try { run.Execute(stopAt, cts.Token); }
+        finally { Console.CancelKeyPress -= onCancel; progress.Done(); }
+
+        if (outDir is not null) RunExport.Write(store, id, run.RunDir, outDir);
+        var final = store.Get(id)!;
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new { run_id = id, step = run.Step, status = RunStore.Kebab(final.Status.ToString()), metrics = final.Latest }, CliCommon.JsonLine));
+        else
+        {
+            Console.WriteLine($"run {id} {RunStore.Kebab(final.Status.ToString())} at step {run.Step}{(final.Message is null ? "" : $": {final.Message}")}");
+            foreach (var key in new[] { "align/positive-rate", "oracle/valid-rate", "oracle/nll", "div/distinct-2", "div/self-bleu-4", "oracle/coverage", "disc/real_score", "disc/fake_score" })
+                if (final.Latest.TryGetValue(key, out var v)) Console.WriteLine($"  {key,-22} {v:0.0000}");
+        }
+        return run.Status is RunStatus.Completed or RunStatus.Paused or RunStatus.Stopped ? 0 : 1;
+    }
+
+    /// <summary>One status line, redrawn in place on a terminal and printed at evaluations when redirected.</summary>
+    private sealed class ProgressLine(int total)
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly bool _tty = !Console.IsErrorRedirected;
+        private int _lastPrinted = -1;
+
+        public void Update(int step, IReadOnlyDictionary<string, double> m)
+        {
+            bool eval = m.ContainsKey("oracle/valid-rate") || m.ContainsKey("div/distinct-2");
+            if (!_tty && step == _lastPrinted) return;
+            double frac = total == 0 ? 1 : Math.Clamp((double)step / total, 0, 1);
+            int filled = (int)(frac * 20);
+            string bar = new string('#', filled) + new string('.', 20 - filled);
+            string line = $"[{bar}] {step}/{total} {Key(m, "reward/mean", "reward")}{Key(m, "disc/real_score", "real")}{Key(m, "disc/fake_score", "fake")}" +
+                          $"{Key(m, "align/positive-rate", "pos")}{Key(m, "oracle/valid-rate", "valid")}{Key(m, "div/distinct-2", "d2")} {CliCommon.Duration(_clock.Elapsed.TotalSeconds)}";
+            if (_tty) Console.Error.Write("\r" + line.PadRight(Console.BufferWidth > 0 ? Math.Min(Console.BufferWidth - 1, 160) : 120));
+            else if (eval) { Console.Error.WriteLine(line); _lastPrinted = step; }
+        }
+
+        public void Message(string text)
+        {
+            if (_tty) Console.Error.Write("\r" + new string(' ', 120) + "\r");
+            Console.Error.WriteLine(text);
+        }
+
+        public void Done() { if (_tty) Console.Error.WriteLine(); }
+
+        private static string Key(IReadOnlyDictionary<string, double> m, string key, string label) =>
+            m.TryGetValue(key, out var v) ? $" {label} {v:0.000}" : "";
+    }
+}

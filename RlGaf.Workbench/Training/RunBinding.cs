@@ -1,0 +1,18 @@
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Storage;
+
+namespace RlGaf.Workbench.Training;
+
+/// <summary>Connects a run's events to the store: everything a run logs is persisted as it happens.</summary>
+public static class RunBinding
+{
+    public static void Attach(AdversarialRun run, RunStore store, string runId)
+    {
+        run.MetricsLogged += (step, m) => store.AddMetrics(runId, step, m);
+        run.SamplesLogged += s => store.AddSamples(runId, s);
+        run.EventRaised += e => store.AddEvent(runId, e);
+        run.StatusChanged += (status, message) => store.SetStatus(runId, status, message, run.Step, run.Settings);
+        // A run that continues from a checkpoint voids whatever was logged after it.
+        run.ResumedFromCheckpoint += step => store.TruncateAfter(runId, step);
+    }
+}

@@ -1,0 +1,49 @@
+using System.Text.Json;
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Storage;
+
+namespace RlGaf.Workbench.Training;
+
+/// <summary>
+/// Exports a run as files: config.json, metrics.jsonl ({"step": N, "metrics": {...}} per logged step),
+/// samples.jsonl, events.jsonl, and the final checkpoint (plus the generator as a model directory).
+/// </summary>
+public static class RunExport
+{
+    private static readonly JsonSerializerOptions Line = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static void Write(RunStore store, string id, string runDir, string outDir)
+    {
+        var record = store.Get(id) ?? throw new KeyNotFoundException($"run '{id}' does not exist.");
+        Directory.CreateDirectory(outDir);
+        File.WriteAllText(Path.Combine(outDir, "config.json"), record.SettingsJson);
+        WriteLines(Path.Combine(outDir, "metrics.jsonl"), store.GetMetrics(id).Select(p => new { step = p.Step, metrics = p.Values }));
+        WriteLines(Path.Combine(outDir, "samples.jsonl"), store.GetSamples(id).Select(s => new
+        {
+            step = s.Step, prompt_index = s.PromptIndex, prompt = s.Prompt, completion = s.Completion,
+            disc_score = s.DiscScore, reward = s.Reward, verdict = s.Verdict,
+        }));
+        WriteLines(Path.Combine(outDir, "events.jsonl"), store.GetEvents(id).Select(e => new
+        {
+            step = e.Step, kind = e.Kind, message = e.Message, setting = e.Setting, old_value = e.OldValue, new_value = e.NewValue, time = e.TimeUtc,
+        }));
+        var latest = RunCheckpoint.LatestGood(runDir, []);
+        if (latest is { } c)
+        {
+            var target = Path.Combine(outDir, "checkpoint");
+            if (Directory.Exists(target)) Directory.Delete(target, true);
+            Directory.CreateDirectory(target);
+            foreach (var f in Directory.GetFiles(c.Path)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+            RunCheckpoint.ExportGenerator(runDir, c.Path, Path.Combine(outDir, "model"));
+        }
+    }
+
+    private static void WriteLines<T>(string path, IEnumerable<T> rows)
+    {
+        using var w = new StreamWriter(path);
+        foreach (var r in rows) w.WriteLine(JsonSerializer.Serialize(r, Line));
+    }
+}
