@@ -92,6 +92,9 @@ public sealed class AdversarialRun : IDisposable
 
     private RunSettings? _settingsOverride;
 
+    /// <summary>Test hook: the generator update at this step reports a NaN loss (exercises the non-finite guard).</summary>
+    internal int? FaultInjectionStep { get; set; }
+
     // ---- Control (any thread) -----------------------------------------------------------------
 
     public void RequestPause() { _requests.Enqueue(("pause", null, null)); _wake.Release(); }
@@ -171,7 +174,7 @@ public sealed class AdversarialRun : IDisposable
             Log?.Invoke($"reward model accuracy on held-out labelled pairs: {acc:P1}");
         }
         else if (s.Method != TrainingMethod.Sft) disc = RunSetup.CreateDiscriminator(s, sft.Model, device);
-        _trainer = new AdversarialTrainer(task, sft.Model, s, device, disc, rm);
+        _trainer = new AdversarialTrainer(task, sft.Model, s, device, disc, rm) { InjectNanAtStep = FaultInjectionStep };
         sft.Model.Dispose();
 
         foreach (var why in _skipped)

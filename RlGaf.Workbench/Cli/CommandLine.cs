@@ -10,6 +10,7 @@ public static class CommandLine
         ["train"] = (TrainCommand.TrainSummary, TrainCommand.Train),
         ["resume"] = (TrainCommand.ResumeSummary, TrainCommand.Resume),
         ["runs"] = (TrainCommand.RunsSummary, TrainCommand.Runs),
+        ["export"] = (TrainCommand.ExportSummary, TrainCommand.Export),
     };
 
     /// <summary>True when the first argument names a verb (or asks for help); otherwise the web app starts.</summary>

@@ -65,6 +65,22 @@ internal static class TrainCommand
         return Execute(run, store, id, null, outDir, json);
     }
 
+    public const string ExportSummary = "write a run's files: export RUN_ID --out DIR (config, metrics.jsonl, samples.jsonl, events.jsonl, checkpoint, model)";
+
+    public static int Export(ArgParser args)
+    {
+        if (args.Positionals.Count == 0) throw new UsageException("give the run id: export RUN_ID --out DIR.");
+        string id = args.Positionals[0];
+        string outDir = args.Required("--out");
+        string dataRoot = DataRoot(args);
+        args.EnsureAllUsed(maxPositionals: 1);
+        using var store = new RunStore(dataRoot);
+        var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
+        RunExport.Write(store, id, record.RunDir, outDir);
+        Console.WriteLine($"wrote {Path.GetFullPath(outDir)}");
+        return 0;
+    }
+
     public static int Runs(ArgParser args)
     {
         bool json = args.Flag("--json");

@@ -80,7 +80,9 @@ public sealed class RunStore : IDisposable
         DataRoot = Path.GetFullPath(dataRoot);
         Directory.CreateDirectory(DataRoot);
         Directory.CreateDirectory(RunsRoot);
-        _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(DataRoot, "rlgaf.db"), Connection = ConnectionType.Direct });
+        // LiteDB turns "" into null by default; an empty prompt is a real value here.
+        var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
+        _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(DataRoot, "rlgaf.db"), Connection = ConnectionType.Direct }, mapper);
         Metrics.EnsureIndex(m => m.RunId);
         Samples.EnsureIndex(s => s.RunId);
         Events.EnsureIndex(e => e.RunId);
