@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RlGaf.Engine.Models;
+using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -27,13 +28,40 @@ public sealed partial class AdversarialTrainer
     private void GumbelStep(Dictionary<string, double> metrics)
     {
         using var scope = NewDisposeScope();
-        var disc = Disc!;
         var sw = Stopwatch.StartNew();
-        var examples = RealExamples(Step, Purpose.Prompts);
-        var (batch, noise) = GumbelSample(examples.Select(e => e.Prompt).ToList(), SeedFor(Step, Purpose.Gumbel));
+        var (batch, noise, examples) = DrawGumbelBatch();
         metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
 
+        var (loss, logits, fakeScore, mle) = GumbelObjective(batch, noise, examples);
+        if (mle is not null) metrics["gen/mle_loss"] = mle.item<float>();
+        double beta = GumbelBeta();
+        metrics["gen/grad_norm"] = ApplyGenerator(loss, "gumbel");
+        metrics["time/gen_update"] = sw.Elapsed.TotalMilliseconds;
+        using (no_grad())
+        {
+            var mask = batch.CompletionMask;
+            metrics["gen/loss"] = loss.item<float>();
+            metrics["gumbel/tau"] = 1.0 / beta;
+            metrics["gumbel/beta"] = beta;
+            var prob = fakeScore.detach().sigmoid();
+            metrics["reward/mean"] = prob.mean().item<float>();
+            metrics["reward/std"] = prob.std().item<float>();
+            metrics["objective/entropy"] = PolicyMath.MaskedMean(PolicyMath.TokenEntropy(logits.detach()), mask).item<float>();
+            var refLogp = PolicyMath.TokenLogProbs(PolicyMath.CompletionLogits(Reference.Forward(batch.Tokens, batch.AttentionMask), batch, Settings.SampleTemperature), batch);
+            metrics["objective/kl"] = ((PolicyMath.TokenLogProbs(logits.detach(), batch) - refLogp) * mask).sum(1).mean().item<float>();
+            metrics["tokens/completion_len"] = mask.sum(1).mean().item<float>();
+        }
+    }
+
+    /// <summary>
+    /// The generator's adversarial loss for sampled sequences and their Gumbel noise: a teacher-forced
+    /// pass gives the logits with gradient; the discriminator (frozen for this pass) reads the
+    /// (straight-through) Gumbel-Softmax samples; plus mle_coef x MLE on the real completions.
+    /// </summary>
+    internal (Tensor Loss, Tensor Logits, Tensor FakeScore, Tensor? Mle) GumbelObjective(SequenceBatch batch, Tensor noise, IReadOnlyList<TaskExample> examples)
+    {
+        var disc = Disc!;
         double beta = GumbelBeta();
         var logits = PolicyMath.CompletionLogits(Policy.Forward(batch.Tokens, batch.AttentionMask), batch, Settings.SampleTemperature);
         var soft = (beta * (logits + noise)).softmax(-1);
@@ -53,30 +81,26 @@ public sealed partial class AdversarialTrainer
             foreach (var p in disc.parameters()) p.requires_grad = true;
         }
         var loss = AdversarialLosses.Generator(fakeScore, realScore, Settings.DiscLoss);
+        Tensor? mle = null;
         if (Settings.MleCoef > 0)
         {
             var realLogits = PolicyMath.CompletionLogits(Policy.Forward(real.Tokens, real.AttentionMask), real);
-            var mle = -PolicyMath.MaskedMean(PolicyMath.TokenLogProbs(realLogits, real), real.CompletionMask);
-            metrics["gen/mle_loss"] = mle.item<float>();
+            mle = -PolicyMath.MaskedMean(PolicyMath.TokenLogProbs(realLogits, real), real.CompletionMask);
             loss = loss + Settings.MleCoef * mle;
         }
-        metrics["gen/grad_norm"] = ApplyGenerator(loss, "gumbel");
-        metrics["time/gen_update"] = sw.Elapsed.TotalMilliseconds;
-        using (no_grad())
-        {
-            var mask = batch.CompletionMask;
-            metrics["gen/loss"] = loss.item<float>();
-            metrics["gumbel/tau"] = 1.0 / beta;
-            metrics["gumbel/beta"] = beta;
-            var prob = fakeScore.detach().sigmoid();
-            metrics["reward/mean"] = prob.mean().item<float>();
-            metrics["reward/std"] = prob.std().item<float>();
-            metrics["objective/entropy"] = PolicyMath.MaskedMean(PolicyMath.TokenEntropy(logits.detach()), mask).item<float>();
-            var refLogp = PolicyMath.TokenLogProbs(PolicyMath.CompletionLogits(Reference.Forward(batch.Tokens, batch.AttentionMask), batch, Settings.SampleTemperature), batch);
-            metrics["objective/kl"] = ((PolicyMath.TokenLogProbs(logits.detach(), batch) - refLogp) * mask).sum(1).mean().item<float>();
-            metrics["tokens/completion_len"] = mask.sum(1).mean().item<float>();
-        }
+        return (loss, logits, fakeScore, mle);
     }
+
+    /// <summary>Test hook: one Gumbel batch (prompts, sequences, noise) as the step would draw it.</summary>
+    internal (SequenceBatch Batch, Tensor Noise, IReadOnlyList<TaskExample> Examples) DrawGumbelBatch()
+    {
+        var examples = RealExamples(Step, Purpose.Prompts);
+        var (batch, noise) = GumbelSample(examples.Select(e => e.Prompt).ToList(), SeedFor(Step, Purpose.Gumbel));
+        return (batch, noise, examples);
+    }
+
+    /// <summary>Test hook: applies a generator loss the way a step does.</summary>
+    internal double ApplyGeneratorLoss(Tensor loss) => ApplyGenerator(loss, "test");
 
     /// <summary>
     /// Samples completions by the Gumbel-max trick with explicit noise g [B, L, V] (so the same g can

@@ -207,6 +207,12 @@ public sealed record RunSettings
     private RunSettings WithJsonValue(string key, JsonElement value, string source)
     {
         var prop = Properties[key];
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            if (prop.PropertyType.IsValueType && Nullable.GetUnderlyingType(prop.PropertyType) is null)
+                throw new ArgumentException($"{source}: {key}: null is not allowed.");
+            return WithValue(prop, null);
+        }
         string text = value.ValueKind switch
         {
             JsonValueKind.String => value.GetString()!,
@@ -230,7 +236,7 @@ public sealed record RunSettings
     private static object? ParseValue(Type type, string text, string key)
     {
         var underlying = Nullable.GetUnderlyingType(type) ?? type;
-        if (underlying == typeof(string)) return text.Length == 0 && type == typeof(string) && Nullable.GetUnderlyingType(type) is null ? text : text;
+        if (underlying == typeof(string)) return text;
         if (underlying == typeof(int))
             return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ArgumentException($"{key}: '{text}' is not an integer.");
         if (underlying == typeof(double))

@@ -95,7 +95,7 @@ public static class RunSetup
         if (File.Exists(path)) RunCheckpoint.ReadModule(path, rm);
         else
         {
-            using var opt = optim.AdamW(rm.parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.0);
+            using var opt = optim.AdamW(rm.parameters(), s.DiscLr, 0.9, 0.999, 1e-8, 0.0); // trained like a discriminator
             rm.train();
             for (int step = 0; step < s.RewardModelSteps; step++)
             {
