@@ -166,7 +166,7 @@ public sealed class AdversarialRun : IDisposable
     {
         var s = _settingsOverride ?? Settings;
         var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m));
-        var task = RunSetup.CreateTask(s.Dataset, sft.Vocabulary);
+        var task = RunSetup.CreateTask(s.Dataset, sft.Vocabulary, new Tasks.TaskContext(_modelsRoot, s.MaxNewTokens, sft.Config.NPositions, m => Log?.Invoke(m)));
         Discriminator? disc = null, rm = null;
         if (s.Method == TrainingMethod.RlhfProxy)
         {

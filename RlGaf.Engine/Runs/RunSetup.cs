@@ -20,10 +20,17 @@ public static class RunSetup
     public const string RewardModelFile = "reward-model.safetensors";
 
     /// <summary>The task of a dataset name, over the generator's vocabulary.</summary>
-    public static IAlignmentTask CreateTask(string dataset, Vocabulary vocabulary) => dataset switch
+    public static IAlignmentTask CreateTask(string dataset, Vocabulary vocabulary) => CreateTask(dataset, vocabulary, new TaskContext());
+
+    /// <summary>
+    /// The task of a dataset name: "synthetic-reviews" (built in), or "imdb:PATH", "squad:PATH",
+    /// "jsonl:PATH" (see <see cref="DataTasks"/>), which use <paramref name="context"/> (caches, window, max_new_tokens).
+    /// </summary>
+    public static IAlignmentTask CreateTask(string dataset, Vocabulary vocabulary, TaskContext context) => dataset switch
     {
         SyntheticReviewsTask.TaskName => new SyntheticReviewsTask(vocabulary),
-        _ => throw new ArgumentException($"dataset: '{dataset}' is not a known dataset (built in: {SyntheticReviewsTask.TaskName})."),
+        _ => DataTasks.TryCreate(dataset, vocabulary, context)
+            ?? throw new ArgumentException($"dataset: '{dataset}' is not a known dataset (built in: {SyntheticReviewsTask.TaskName}; or imdb:PATH, squad:PATH, jsonl:PATH)."),
     };
 
     /// <summary>
@@ -38,13 +45,16 @@ public static class RunSetup
             string source;
             if (s.Generator == "pretrain")
             {
-                if (s.Dataset != SyntheticReviewsTask.TaskName)
-                    throw new ArgumentException($"generator: 'pretrain' trains on the built-in corpus; for dataset '{s.Dataset}' give a model directory.");
-                source = Path.Combine(modelsRoot, $"sft-{s.Dataset}-{s.PretrainSteps}steps-seed{s.Seed}");
+                if (s.Dataset != SyntheticReviewsTask.TaskName && !DataTasks.IsDataName(s.Dataset))
+                    throw new ArgumentException($"generator: 'pretrain' trains on the built-in corpus or a dataset's own text; for dataset '{s.Dataset}' give a model directory.");
+                // Data corpora (imdb:, squad:, jsonl:) pretrain on their own training text; squad needs a longer window.
+                source = Path.Combine(modelsRoot, $"sft-{DataTasks.CacheName(s.Dataset)}-{s.PretrainSteps}steps-seed{s.Seed}");
                 if (!File.Exists(Path.Combine(source, ModelInfo.FileName)))
                 {
                     log?.Invoke($"pretraining the SFT generator ({s.PretrainSteps} steps) into {source}");
                     var settings = new PretrainSettings { Mle = new MleOptions { Steps = s.PretrainSteps, Seed = s.Seed }, EvalSamples = 0 };
+                    if (DataTasks.IsDataName(s.Dataset))
+                        settings = settings with { Corpus = s.Dataset, NPositions = s.Dataset.StartsWith(SquadTask.Prefix, StringComparison.Ordinal) ? 256 : 64 };
                     Pretraining.Run(settings, source + ".tmp", device, onStep: st =>
                     {
                         if (st.Step % 100 == 0) log?.Invoke($"pretrain step {st.Step}/{s.PretrainSteps} loss {st.Loss:0.000}");

@@ -13,7 +13,7 @@ namespace RlGaf.Engine.Training;
 /// <summary>Everything a from-scratch pretraining (SFT) run needs; defaults finish in ~2-3 minutes on 2 CPU cores.</summary>
 public sealed record PretrainSettings
 {
-    /// <summary>"synthetic-reviews" (built in) or a plain-text file with one document per line.</summary>
+    /// <summary>"synthetic-reviews" (built in), a plain-text file with one document per line, or imdb:PATH / squad:PATH / jsonl:PATH.</summary>
     public string Corpus { get; init; } = SyntheticReviewsName;
     public const string SyntheticReviewsName = "synthetic-reviews";
     /// <summary>Training documents drawn from the built-in grammar.</summary>
@@ -126,6 +126,7 @@ public static class Pretraining
             return (g.Sample(s.TrainDocuments, seed: (ulong)s.Mle.Seed).Select(r => r.Text).ToList(),
                     g.Sample(s.HeldOutDocuments, seed: 1_000_003UL + (ulong)s.Mle.Seed).Select(r => r.Text).ToList());
         }
+        if (Tasks.DataTasks.TryLoadDocuments(s.Corpus, s.TrainDocuments, s.HeldOutDocuments) is { } data) return data;
         var docs = PlainTextCorpus.Read(s.Corpus);
         if (docs.Count < 2) throw new InvalidDataException($"{s.Corpus}: needs at least 2 non-empty lines (train and held-out), found {docs.Count}.");
         int held = Math.Clamp(s.HeldOutDocuments, 1, docs.Count / 2);

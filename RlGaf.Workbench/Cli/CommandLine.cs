@@ -11,6 +11,7 @@ public static class CommandLine
         ["resume"] = (TrainCommand.ResumeSummary, TrainCommand.Resume),
         ["runs"] = (TrainCommand.RunsSummary, TrainCommand.Runs),
         ["export"] = (TrainCommand.ExportSummary, TrainCommand.Export),
+        ["eval-squad"] = (EvalSquadCommand.Summary, EvalSquadCommand.Run),
     };
 
     /// <summary>True when the first argument names a verb (or asks for help); otherwise the web app starts.</summary>

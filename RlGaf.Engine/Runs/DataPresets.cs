@@ -1,0 +1,57 @@
+using RlGaf.Engine.Adversarial;
+
+namespace RlGaf.Engine.Runs;
+
+/// <summary>
+/// Starting points for real data, built from the user's data path (not yet in <see cref="Presets.All"/>).
+/// IMDB: the generator is pretrained here on the train-split reviews (compact vocabulary, window 64),
+/// prompts of 2-8 tokens, 24-token continuations. SQuAD: pretrained on the training questions'
+/// prompt + answer text (window 256), short answers. Untuned: the step counts are sized to finish in
+/// minutes on 2 CPU cores, not to reach the paper's numbers.
+/// </summary>
+public static class DataPresets
+{
+    /// <summary>The preset names this class can build (imdb-METHOD, squad-METHOD).</summary>
+    public static IReadOnlyList<string> Names { get; } =
+        [.. new[] { "imdb", "squad" }.SelectMany(d => new[] { "sft", "reinforce", "ppo", "gumbel", "rlhf-proxy" }.Select(m => $"{d}-{m}"))];
+
+    /// <summary>IMDB positive continuation; <paramref name="path"/> is an aclImdb folder or the CSV.</summary>
+    public static RunSettings Imdb(TrainingMethod method, string path) => With(method, new RunSettings
+    {
+        Dataset = "imdb:" + path, Generator = "pretrain", PretrainSteps = 1500, MaxNewTokens = 24, BatchSize = 16,
+        RewardModelSteps = 150,
+    });
+
+    /// <summary>SQuAD 2.0 answer-or-abstain; <paramref name="path"/> is the official JSON.</summary>
+    public static RunSettings Squad(TrainingMethod method, string path) => With(method, new RunSettings
+    {
+        Dataset = "squad:" + path, Generator = "pretrain", PretrainSteps = 1500, MaxNewTokens = 16, BatchSize = 8,
+        RewardModelSteps = 150,
+    });
+
+    /// <summary>A preset by name ("imdb-ppo", "squad-sft", ...) over a data path.</summary>
+    public static RunSettings Get(string name, string path)
+    {
+        int dash = name.IndexOf('-');
+        if (dash < 0 || !Names.Contains(name)) throw new ArgumentException($"preset: '{name}' is not one of {string.Join(", ", Names)}.");
+        var method = name[(dash + 1)..] switch
+        {
+            "sft" => TrainingMethod.Sft,
+            "reinforce" => TrainingMethod.Reinforce,
+            "ppo" => TrainingMethod.Ppo,
+            "gumbel" => TrainingMethod.Gumbel,
+            _ => TrainingMethod.RlhfProxy,
+        };
+        return name.StartsWith("imdb", StringComparison.Ordinal) ? Imdb(method, path) : Squad(method, path);
+    }
+
+    private static RunSettings With(TrainingMethod method, RunSettings b) => method switch
+    {
+        TrainingMethod.Sft => b with { Method = method, Steps = 150, GenLr = 3e-4, EvalEvery = 25 },
+        TrainingMethod.Reinforce => b with { Method = method, Steps = 200, GenLr = 2e-4, DiscLr = 1e-4, KlCoef = 0.02 },
+        TrainingMethod.SeqganRollout => b with { Method = method, Steps = 120, Rollouts = 2, GenLr = 2e-4, KlCoef = 0.02 },
+        TrainingMethod.Ppo => b with { Method = method, Steps = 120, GenLr = 1e-4, KlCoef = 0.05, Reward = RewardKind.Logit },
+        TrainingMethod.Gumbel => b with { Method = method, Steps = 200, GenLr = 1e-4, DiscLoss = DiscriminatorLossKind.Rsgan, GumbelBetaMax = 10, GumbelSchedule = "exp" },
+        _ => b with { Method = TrainingMethod.RlhfProxy, Steps = 120, GenLr = 1e-4, KlCoef = 0.05, Reward = RewardKind.Logit },
+    };
+}
