@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RlGaf.Engine.Corpora.SyntheticReviews;
+using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
@@ -12,7 +13,7 @@ public sealed partial class AdversarialTrainer
     /// ppo_epochs x ppo_minibatches: clipped ratio loss and clipped value loss (vf_coef); a minibatch
     /// whose mean ratio exceeds 10 is skipped (TRL's ratio_threshold). Then the adaptive KL controller.
     /// </summary>
-    private void PpoStep(Dictionary<string, double> metrics, Discriminator scorer)
+    private void PpoStep(Dictionary<string, double> metrics, IRewardScorer scorer)
     {
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RlGaf.Engine.Runs;
+using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
@@ -23,7 +24,7 @@ public sealed partial class AdversarialTrainer
     /// kl_coef * sum_{s>=t} (log pi - log pi_ref)(y_s). Q_t is the sequence reward, or with rollouts
     /// the Monte-Carlo estimate of the reward of completing from y_1..t.
     /// </summary>
-    private void ReinforceStep(Dictionary<string, double> metrics, Discriminator scorer)
+    private void ReinforceStep(Dictionary<string, double> metrics, IRewardScorer scorer)
     {
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
@@ -85,7 +86,7 @@ public sealed partial class AdversarialTrainer
     /// of the reward of completing y_1..t, for t below the row's length; at the last token, the reward
     /// of the whole sequence. Rollouts of all rows for one t run as one batch.
     /// </summary>
-    private Tensor RolloutRewards(SequenceBatch batch, Discriminator scorer)
+    private Tensor RolloutRewards(SequenceBatch batch, IRewardScorer scorer)
     {
         int b = batch.Count, l = batch.CompletionWidth, n = Settings.Rollouts;
         var q = new float[b * l];

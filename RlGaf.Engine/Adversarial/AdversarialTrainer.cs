@@ -27,7 +27,7 @@ public sealed partial class AdversarialTrainer : IDisposable
     /// <summary>The discriminator (RLGAF methods), else null.</summary>
     public Discriminator? Disc { get; }
     /// <summary>The frozen reward model (rlhf-proxy), else null.</summary>
-    public Discriminator? RewardModel { get; }
+    public IRewardScorer? RewardModel { get; }
     /// <summary>PPO's value head on the policy's hidden states, else null.</summary>
     public Linear? ValueHead { get; }
     /// <summary>SeqGAN's lagged rollout policy, else null.</summary>
@@ -50,7 +50,7 @@ public sealed partial class AdversarialTrainer : IDisposable
     private readonly int _eot;
 
     public AdversarialTrainer(IAlignmentTask task, Gpt2Model sft, RunSettings settings, Device device,
-        Discriminator? discriminator = null, Discriminator? rewardModel = null)
+        Discriminator? discriminator = null, IRewardScorer? rewardModel = null)
     {
         Task = task;
         Settings = settings.Validate();
@@ -66,8 +66,11 @@ public sealed partial class AdversarialTrainer : IDisposable
         if (method == TrainingMethod.RlhfProxy)
         {
             RewardModel = rewardModel ?? throw new ArgumentException("rlhf-proxy needs a trained reward model.");
-            RewardModel.eval();
-            foreach (var p in RewardModel.parameters()) p.requires_grad = false;
+            if (RewardModel is Discriminator frozen)
+            {
+                frozen.eval();
+                foreach (var p in frozen.parameters()) p.requires_grad = false;
+            }
         }
         else if (method != TrainingMethod.Sft)
         {
@@ -208,13 +211,14 @@ public sealed partial class AdversarialTrainer : IDisposable
     }
 
     /// <summary>Scores of a batch by the discriminator or reward model, without gradient.</summary>
-    private static Tensor ScoreNoGrad(Discriminator scorer, SequenceBatch batch)
+    private static Tensor ScoreNoGrad(IRewardScorer scorer, SequenceBatch batch)
     {
         using var _ = no_grad();
-        bool was = scorer.training;
-        scorer.eval();
-        var s = scorer.Score(batch);
-        scorer.train(was);
+        if (scorer is not Discriminator d) return scorer.Score(batch);
+        bool was = d.training;
+        d.eval();
+        var s = d.Score(batch);
+        d.train(was);
         return s;
     }
 
@@ -237,6 +241,8 @@ public sealed partial class AdversarialTrainer : IDisposable
         Policy.Dispose();
         Reference.Dispose();
         RolloutPolicy?.Dispose();
+        Disc?.Dispose();
+        (RewardModel as IDisposable)?.Dispose();
         ValueHead?.Dispose();
     }
 }

@@ -11,7 +11,7 @@ namespace RlGaf.Engine.Adversarial;
 /// Also reads soft token distributions (embedding = probabilities x embedding matrix) so Gumbel-Softmax
 /// samples pass gradients through it. The RLHF-proxy reward model is the same module trained on labels.
 /// </summary>
-public sealed class Discriminator : nn.Module
+public sealed class Discriminator : nn.Module, Tasks.IRewardScorer
 {
     private readonly Gpt2Model body;
     private readonly Linear head;

@@ -167,7 +167,8 @@ public sealed class AdversarialRun : IDisposable
         var s = _settingsOverride ?? Settings;
         var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m));
         var task = RunSetup.CreateTask(s.Dataset, sft.Vocabulary, new Tasks.TaskContext(_modelsRoot, s.MaxNewTokens, sft.Config.NPositions, m => Log?.Invoke(m)));
-        Discriminator? disc = null, rm = null;
+        Discriminator? disc = null;
+        Tasks.IRewardScorer? rm = null;
         if (s.Method == TrainingMethod.RlhfProxy)
         {
             (rm, double acc) = RunSetup.EnsureRewardModel(RunDir, s, task, sft.Model, device, m => Log?.Invoke(m));

@@ -97,8 +97,10 @@ public static class RunSetup
     /// binary cross-entropy on the task's labelled pairs, then frozen. Saved in the run directory so a
     /// resumed run uses the very same one. Returns the model and its held-out accuracy.
     /// </summary>
-    public static (Discriminator Model, double Accuracy) EnsureRewardModel(string runDir, RunSettings s, IAlignmentTask task, Gpt2Model sft, Device device, Action<string>? log = null)
+    public static (IRewardScorer Model, double Accuracy) EnsureRewardModel(string runDir, RunSettings s, IAlignmentTask task, Gpt2Model sft, Device device, Action<string>? log = null)
     {
+        // IMDB has a trained sentiment classifier: it is the frozen reward model, as in the paper's RLHF setting.
+        if (task is ImdbTask imdb) return (new ClassifierRewardScorer(imdb.Classifier, task.Vocabulary), imdb.Classifier.TestAccuracy);
         var rm = Discriminator.FromGenerator(sft, s.Seed + 31);
         var path = Path.Combine(runDir, RewardModelFile);
         int eot = task.Vocabulary.EndOfTextId;

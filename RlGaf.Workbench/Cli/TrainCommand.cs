@@ -9,7 +9,7 @@ namespace RlGaf.Workbench.Cli;
 /// <summary>train / resume / runs: headless runs in the same store the workbench shows.</summary>
 internal static class TrainCommand
 {
-    public const string TrainSummary = "run a training run: train (--preset NAME | --config FILE) [--set key=value ...] [--steps N] [--seed S] [--out DIR] [--json]";
+    public const string TrainSummary = "run a training run: train (--preset NAME [--data PATH] | --config FILE) [--set key=value ...] [--steps N] [--seed S] [--out DIR] [--json]";
     public const string ResumeSummary = "continue a run from its last good checkpoint: resume RUN_ID [--steps N] [--out DIR] [--json]";
     public const string RunsSummary = "list the runs in the store: runs [--json]";
 
@@ -18,7 +18,11 @@ internal static class TrainCommand
         string? preset = args.String("--preset"), config = args.String("--config");
         if ((preset is null) == (config is null)) throw new UsageException("give exactly one of --preset NAME or --config FILE.");
         RunSettings settings;
-        if (preset is not null) settings = Presets.Get(preset);
+        string? data = args.String("--data");
+        if (preset is not null && DataPresets.Names.Contains(preset))
+            settings = DataPresets.Get(preset, data ?? throw new UsageException($"--data: preset '{preset}' needs the dataset path (--data PATH)."));
+        else if (data is not null) throw new UsageException("--data is only for the imdb-* and squad-* presets; otherwise use --set dataset=imdb:PATH.");
+        else if (preset is not null) settings = Presets.Get(preset);
         else
         {
             if (!File.Exists(config)) throw new UsageException($"--config: file '{config}' does not exist.");
