@@ -61,6 +61,20 @@ public class TokenizerTests
     }
 
     [Fact]
+    public void Capped_compact_vocabulary_keeps_the_most_frequent_tokens_and_still_decodes_exactly()
+    {
+        var texts = Enumerable.Repeat("the the the film", 50).Append("a rare zebra quagmire").ToList();
+        var capped = Vocabulary.BuildCompact(texts, maxSize: 257 + 3);
+        Assert.Equal(260, capped.Size);
+        var the = Tok.Encode(" the").Single();
+        Assert.Single(capped.Encode(" the")); // frequent: one token
+        Assert.Contains(the, capped.ToGpt2(capped.Encode(" the")));
+        Assert.True(capped.Encode(" quagmire").Length > 1); // rare: spelled in bytes
+        Assert.Equal("a rare zebra quagmire", capped.Decode(capped.Encode("a rare zebra quagmire")));
+        Assert.Throws<ArgumentException>(() => Vocabulary.BuildCompact(texts, maxSize: 100));
+    }
+
+    [Fact]
     public void Compact_vocabulary_saved_and_reloaded_decodes_identically()
     {
         var dir = Directory.CreateTempSubdirectory("rlgaf-vocab-").FullName;

@@ -36,13 +36,26 @@ public sealed class Vocabulary
     /// <summary>The full GPT-2 vocabulary: model ids are GPT-2 ids.</summary>
     public static Vocabulary Full { get; } = new(null);
 
-    /// <summary>A compact vocabulary: every GPT-2 id the texts use, the 256 byte tokens, end-of-text; sorted by GPT-2 id.</summary>
-    public static Vocabulary BuildCompact(IEnumerable<string> texts)
+    /// <summary>
+    /// A compact vocabulary: the GPT-2 ids the texts use (at most <paramref name="maxSize"/> in all,
+    /// the most frequent first), the 256 byte tokens and end-of-text; sorted by GPT-2 id. Tokens left
+    /// out are spelled in bytes, so a cap costs sequence length, never correctness.
+    /// </summary>
+    public static Vocabulary BuildCompact(IEnumerable<string> texts, int maxSize = int.MaxValue)
     {
-        var ids = new SortedSet<int> { Gpt2Tokenizer.EndOfText };
-        for (int b = 0; b < 256; b++) ids.Add(Gpt2Tokenizer.ByteTokenId((byte)b));
+        var reserved = new SortedSet<int> { Gpt2Tokenizer.EndOfText };
+        for (int b = 0; b < 256; b++) reserved.Add(Gpt2Tokenizer.ByteTokenId((byte)b));
+        if (maxSize < reserved.Count) throw new ArgumentException($"maxSize ({maxSize}) must leave room for the {reserved.Count} byte and end-of-text tokens.");
+        var counts = new Dictionary<int, long>();
         foreach (var text in texts)
-            foreach (int id in Gpt2Tokenizer.Shared.Encode(text)) ids.Add(id);
+            foreach (int id in Gpt2Tokenizer.Shared.Encode(text))
+                counts[id] = counts.GetValueOrDefault(id) + 1;
+        var ids = new SortedSet<int>(reserved);
+        foreach (var (id, _) in counts.Where(kv => !reserved.Contains(kv.Key)).OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key))
+        {
+            if (ids.Count >= maxSize) break;
+            ids.Add(id);
+        }
         return new Vocabulary([.. ids]);
     }
 

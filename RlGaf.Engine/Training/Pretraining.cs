@@ -25,6 +25,8 @@ public sealed record PretrainSettings
     public int NHead { get; init; } = 4;
     public int NPositions { get; init; } = 64;
     public MleOptions Mle { get; init; } = new();
+    /// <summary>Largest compact vocabulary (most frequent tokens kept; the rest spelled in bytes). 4096 keeps IMDB-sized corpora fast on CPU.</summary>
+    public int MaxVocabulary { get; init; } = 4096;
     /// <summary>Samples drawn at the end to grade the model (built-in corpus only).</summary>
     public int EvalSamples { get; init; } = 500;
 
@@ -32,6 +34,7 @@ public sealed record PretrainSettings
     {
         if (TrainDocuments < 1) throw new ArgumentException($"train-docs: {TrainDocuments} must be at least 1.");
         if (HeldOutDocuments < 1) throw new ArgumentException($"heldout-docs: {HeldOutDocuments} must be at least 1.");
+        if (MaxVocabulary < 512) throw new ArgumentException($"max-vocab: {MaxVocabulary} must be at least 512.");
         if (EvalSamples < 0) throw new ArgumentException($"eval-samples: {EvalSamples} must be non-negative.");
         new Gpt2Config(VocabSize: 1000, NPositions: NPositions, NEmbd: NEmbd, NLayer: NLayer, NHead: NHead).Validate();
         Mle.Validate();
@@ -54,7 +57,7 @@ public static class Pretraining
         // The vocabulary covers every terminal of the grammar in every spelling it can take, not only
         // what the training sample happened to contain.
         var vocabTexts = grammar is null ? train : train.Concat(TerminalSpellings(grammar));
-        var vocab = Vocabulary.BuildCompact(vocabTexts);
+        var vocab = Vocabulary.BuildCompact(vocabTexts, settings.MaxVocabulary);
         var corpus = new TokenizedCorpus(vocab, train, heldOut, settings.NPositions);
 
         var config = new Gpt2Config(VocabSize: vocab.Size, NPositions: settings.NPositions, NEmbd: settings.NEmbd,

@@ -23,6 +23,7 @@ internal static class PretrainCommand
             NHead = args.Int("--n-head", 1) ?? d.NHead,
             NPositions = args.Int("--n-positions", 2) ?? d.NPositions,
             EvalSamples = args.Int("--eval-samples", 0) ?? d.EvalSamples,
+            MaxVocabulary = args.Int("--max-vocab", 512) ?? d.MaxVocabulary,
             Mle = m with
             {
                 Steps = args.Int("--steps", 1) ?? m.Steps,
