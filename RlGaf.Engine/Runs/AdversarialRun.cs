@@ -43,6 +43,7 @@ public sealed class AdversarialRun : IDisposable
     private AdversarialTrainer? _trainer;
     private CollapseDetector? _detector;
     private SortedDictionary<int, Dictionary<string, double>> _evaluations = [];
+    private IReadOnlyDictionary<string, double> _lastTrain = new Dictionary<string, double>();
 
     private AdversarialRun(string runDir, RunSettings settings, string modelsRoot, RunState? state)
     {
@@ -142,6 +143,7 @@ public sealed class AdversarialRun : IDisposable
                     continue;
                 }
                 MetricsLogged?.Invoke(t.Step, metrics);
+                _lastTrain = metrics;
                 bool pauseForCollapse = false;
                 if (t.Step % t.Settings.EvalEvery == 0 || t.Step == t.Settings.Steps) pauseForCollapse = Evaluate();
                 if (t.Step % t.Settings.CheckpointEvery == 0) Checkpoint();
@@ -216,16 +218,19 @@ public sealed class AdversarialRun : IDisposable
         var t = _trainer!;
         var (metrics, samples) = t.Evaluate(t.Settings.SamplesPerEval);
         if (t.Settings.Method == TrainingMethod.Gumbel) metrics["gumbel/tau"] = 1.0 / t.GumbelBeta();
-        _evaluations[t.Step] = metrics;
         MetricsLogged?.Invoke(t.Step, metrics);
         if (samples.Count > 0) SamplesLogged?.Invoke(samples);
+        // The detector reads the evaluation and the latest training figures (disc/fake_score, reward/std).
+        var observed = new Dictionary<string, double>(_lastTrain);
+        foreach (var (k, v) in metrics) observed[k] = v;
+        _evaluations[t.Step] = observed;
         if (_detector is null)
         {
-            _detector = new CollapseDetector(metrics);
+            _detector = new CollapseDetector(observed);
             return false;
         }
         bool pause = false;
-        foreach (var alert in _detector.Observe(t.Step, metrics))
+        foreach (var alert in _detector.Observe(t.Step, observed))
         {
             Raise(new RunEvent(t.Step, RunEventKinds.Collapse, alert.Reason, alert.Rule));
             pause |= t.Settings.CollapseAction == CollapseAction.Pause;

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace RlGaf.Workbench.Tests.Cli;
+
+/// <summary>The command-line contracts users script against, exercised on the built executable.</summary>
+[Collection("cli")]
+public class CommandLineTests
+{
+    private static readonly string Exe = Path.Combine(AppContext.BaseDirectory, "RlGaf.Workbench.dll");
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Exe);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), "command timed out: " + string.Join(' ', args));
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static readonly Lazy<string> TinyModel = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"rlgaf-cli-model-{Environment.ProcessId}");
+        var (code, @out, err) = Run("pretrain", "--corpus", "synthetic-reviews", "--out", dir, "--steps", "40", "--n-embd", "32",
+            "--n-layer", "1", "--n-head", "2", "--train-docs", "800", "--heldout-docs", "50", "--eval-samples", "30", "--batch-size", "16", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(@out.Trim().Split('\n')[^1]);
+        var r = doc.RootElement;
+        Assert.Equal(40, r.GetProperty("steps").GetInt32());
+        Assert.InRange(r.GetProperty("valid_rate").GetDouble(), 0, 1);
+        Assert.True(r.GetProperty("grammar_entropy_per_token").GetDouble() > 0);
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "rlgaf-vocab.json")));
+        return dir;
+    });
+
+    [Fact]
+    public void Sample_json_gives_gpt2_ids_and_raw_logprobs_reproducibly()
+    {
+        var (code, @out, err) = Run("sample", "--model", TinyModel.Value, "--prompt", "What a", "--num", "3", "--seed", "5", "--temperature", "0.8", "--top-k", "20", "--json", "--max-new-tokens", "20");
+        Assert.True(code == 0, err);
+        var lines = @out.Trim().Split('\n');
+        Assert.Equal(3, lines.Length);
+        foreach (var line in lines)
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            Assert.Equal([2061, 257], r.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray()); // GPT-2 ids of "What a"
+            var ids = r.GetProperty("completion_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            var lps = r.GetProperty("token_logprobs").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            Assert.Equal(ids.Length, lps.Length);
+            Assert.All(lps, lp => Assert.True(lp <= 0));
+            Assert.All(ids, id => Assert.InRange(id, 0, 50255));
+            Assert.NotNull(r.GetProperty("completion").GetString());
+        }
+        var again = Run("sample", "--model", TinyModel.Value, "--prompt", "What a", "--num", "3", "--seed", "5", "--temperature", "0.8", "--top-k", "20", "--json", "--max-new-tokens", "20");
+        Assert.Equal(@out, again.Out);
+    }
+
+    [Theory]
+    [InlineData("--greedy", "--temperature", "0.5")]
+    [InlineData("--top-p", "1.5")]
+    [InlineData("--bogus", "1")]
+    public void Sample_refuses_bad_options_naming_them(params string[] extra)
+    {
+        var (code, _, err) = Run(["sample", "--model", TinyModel.Value, .. extra]);
+        Assert.NotEqual(0, code);
+        Assert.Contains(extra[0], err);
+    }
+
+    [Fact]
+    public void Train_refuses_bad_settings_before_starting_and_names_them()
+    {
+        var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;
+        try
+        {
+            var (code, _, err) = Run("train", "--preset", "reinforce", "--set", "batch_size=1", "--data-root", data);
+            Assert.NotEqual(0, code);
+            Assert.Contains("batch_size", err);
+            (code, _, err) = Run("train", "--preset", "nonsense", "--data-root", data);
+            Assert.NotEqual(0, code);
+            Assert.Contains("preset", err);
+            (code, _, err) = Run("train", "--preset", "ppo", "--set", "gen_lrr=1", "--data-root", data);
+            Assert.NotEqual(0, code);
+            Assert.Contains("gen_lrr", err);
+            Assert.False(Directory.Exists(Path.Combine(data, "runs")) && Directory.GetDirectories(Path.Combine(data, "runs")).Length > 0);
+        }
+        finally { Directory.Delete(data, true); }
+    }
+
+    [Fact]
+    public void Train_then_runs_then_export_share_one_store()
+    {
+        var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;
+        var export = Path.Combine(data, "export");
+        try
+        {
+            var (code, @out, err) = Run("train", "--preset", "reinforce", "--set", $"generator={TinyModel.Value}", "--set", "batch_size=4",
+                "--set", "max_new_tokens=10", "--set", "eval_prompts=6", "--set", "eval_every=2", "--set", "disc_pretrain_steps=1",
+                "--steps", "3", "--data-root", data, "--out", export, "--json");
+            Assert.True(code == 0, err);
+            using var doc = JsonDocument.Parse(@out.Trim().Split('\n')[^1]);
+            string id = doc.RootElement.GetProperty("run_id").GetString()!;
+            Assert.Equal(3, doc.RootElement.GetProperty("step").GetInt32());
+            Assert.True(doc.RootElement.GetProperty("metrics").TryGetProperty("disc/real_score", out _));
+
+            var runs = Run("runs", "--json", "--data-root", data);
+            Assert.Contains(id, runs.Out);
+            Assert.Contains("\"completed\"", runs.Out);
+
+            var metrics = File.ReadAllLines(Path.Combine(export, "metrics.jsonl"));
+            Assert.Contains(metrics, l => l.StartsWith("{\"step\":3,", StringComparison.Ordinal));
+            Assert.True(File.ReadAllLines(Path.Combine(export, "samples.jsonl")).Length > 0);
+            Assert.True(File.Exists(Path.Combine(export, "config.json")));
+            Assert.True(File.Exists(Path.Combine(export, "model", "model.safetensors")));
+            var sample = Run("sample", "--model", Path.Combine(export, "model"), "--num", "1", "--max-new-tokens", "8");
+            Assert.True(sample.Code == 0, sample.Err);
+        }
+        finally { Directory.Delete(data, true); }
+    }
+}
+
+[CollectionDefinition("cli", DisableParallelization = true)]
+public class CliCollection;
