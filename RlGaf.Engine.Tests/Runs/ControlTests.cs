@@ -76,6 +76,33 @@ public class ControlTests
     }
 
     [Fact]
+    public void After_a_nan_pause_a_lower_learning_rate_and_resume_continue_from_the_last_good_checkpoint()
+    {
+        var root = Directory.CreateTempSubdirectory("rlgaf-nan2-").FullName;
+        try
+        {
+            var dir = Path.Combine(root, "r");
+            using var run = AdversarialRun.Create(dir, TinySft.Settings(TrainingMethod.Ppo), root);
+            run.FaultInjectionStep = 3;
+            var rolledBackTo = new List<int>();
+            run.ResumedFromCheckpoint += rolledBackTo.Add;
+            run.StatusChanged += (s, _) =>
+            {
+                if (s != RunStatus.Paused) return;
+                run.RequestChange("gen_lr", "0.00005"); // what a user does after a NaN
+                run.RequestResume();
+            };
+            run.Execute();
+            Assert.Equal(RunStatus.Completed, run.Status);
+            Assert.Equal([2], rolledBackTo);
+            Assert.Equal(5e-5, run.Settings.GenLr);
+            Assert.Contains(run.Events, e => e.Kind == RunEventKinds.Restart && e.Step == 2);
+            Assert.Equal(6, run.Step);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
     public void Pause_then_resume_continues_and_completes()
     {
         var root = Directory.CreateTempSubdirectory("rlgaf-pause-").FullName;

@@ -192,7 +192,7 @@ public sealed partial class AdversarialTrainer : IDisposable
             ? nn.utils.clip_grad_norm_(parameters, Settings.GenGradClip)
             : GradNorm(parameters);
         double value = loss.item<float>();
-        if (InjectNanAtStep == Step) value = double.NaN;
+        if (InjectNanAtStep == Step) { value = double.NaN; InjectNanAtStep = null; } // one-shot fault
         if (!double.IsFinite(value) || !double.IsFinite(norm))
         {
             GenOptimizer.zero_grad();

@@ -140,6 +140,8 @@ public sealed class AdversarialRun : IDisposable
                     Raise(new RunEvent(t.Step, RunEventKinds.NonFinite, e.Message));
                     SetStatus(RunStatus.Paused, e.Message);
                     if (!WaitWhilePaused()) return;
+                    // Part of the step may have been applied (a PPO epoch, say): continue from the last good checkpoint.
+                    RollBackToLastGoodCheckpoint();
                     continue;
                 }
                 MetricsLogged?.Invoke(t.Step, metrics);
@@ -194,12 +196,7 @@ public sealed class AdversarialRun : IDisposable
                 Log?.Invoke($"warning: checkpoint was written with {_state.Threads} threads, now {get_num_threads()}; resume is bit-identical only with the same count.");
             ResumedFromCheckpoint?.Invoke(_state.Step);
             Raise(new RunEvent(_state.Step, RunEventKinds.Resume, $"continued from checkpoint at step {_state.Step}"));
-            // Replay evaluations so the collapse detector is where it was.
-            if (_evaluations.Count > 0)
-            {
-                _detector = new CollapseDetector(_evaluations.First().Value);
-                foreach (var (step, m) in _evaluations.Skip(1)) _detector.Observe(step, m);
-            }
+            RebuildDetector();
             return;
         }
         if (s.DiscPretrainSteps > 0 && disc is not null)
@@ -210,6 +207,31 @@ public sealed class AdversarialRun : IDisposable
         }
         Evaluate();
         Checkpoint();
+    }
+
+    /// <summary>Replays the evaluation history so the collapse detector is where it was at the checkpoint.</summary>
+    private void RebuildDetector()
+    {
+        _detector = null;
+        if (_evaluations.Count == 0) return;
+        _detector = new CollapseDetector(_evaluations.First().Value);
+        foreach (var (step, m) in _evaluations.Skip(1)) _detector.Observe(step, m);
+    }
+
+    private void RollBackToLastGoodCheckpoint()
+    {
+        var t = _trainer!;
+        var good = RunCheckpoint.LatestGood(RunDir, []) ?? throw new InvalidOperationException("no good checkpoint to continue from.");
+        var state = RunCheckpoint.ReadState(good.Path);
+        RunCheckpoint.Restore(good.Path, t);
+        var settings = t.Settings; // keep live changes made while paused (e.g. a lower learning rate)
+        t.Step = state.Step;
+        t.BaselineEma = state.BaselineEma;
+        t.KlCoef = settings.KlCoef == state.Settings.KlCoef ? state.KlCoef : settings.KlCoef;
+        _evaluations = state.Evaluations;
+        RebuildDetector();
+        ResumedFromCheckpoint?.Invoke(state.Step);
+        Raise(new RunEvent(state.Step, RunEventKinds.Restart, $"rolled back to the checkpoint at step {state.Step} after a non-finite step"));
     }
 
     /// <summary>Evaluates, logs metrics and samples, runs the collapse detector; true when it asks to pause.</summary>
