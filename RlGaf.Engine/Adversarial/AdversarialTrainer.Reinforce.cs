@@ -84,27 +84,37 @@ public sealed partial class AdversarialTrainer
     /// <summary>
     /// SeqGAN's Monte-Carlo rewards: Q[i, t-1] = mean over N rollouts (by the lagged rollout policy)
     /// of the reward of completing y_1..t, for t below the row's length; at the last token, the reward
-    /// of the whole sequence. Rollouts of all rows for one t run as one batch.
+    /// of the whole sequence. All prefixes of all rows are rolled out together in large left-padded
+    /// batches (a rollout from y_1..t may add at most max_new_tokens - t tokens; longer ones are cut).
     /// </summary>
     private Tensor RolloutRewards(SequenceBatch batch, IRewardScorer scorer)
     {
         int b = batch.Count, l = batch.CompletionWidth, n = Settings.Rollouts;
         var q = new float[b * l];
         var full = AdversarialLosses.Reward(ScoreNoGrad(scorer, batch), Settings.Reward).cpu().data<float>().ToArray();
+        var jobs = new List<(int Row, int T)>();
         for (int r = 0; r < b; r++)
-            if (batch.Completions[r].Length > 0) q[r * l + batch.Completions[r].Length - 1] = full[r];
-        for (int t = 1; t < l; t++)
         {
-            var rows = Enumerable.Range(0, b).Where(r => batch.Completions[r].Length > t).ToList();
-            if (rows.Count == 0) break;
-            var prefixes = rows.SelectMany(r => Enumerable.Repeat<int[]>([.. batch.Prompts[r], .. batch.Completions[r][..t]], n)).ToList();
-            var (rolled, _) = Generate(RolloutPolicy!, prefixes, Settings.SampleTemperature, SeedFor(Step, Purpose.Rollout, t), Settings.MaxNewTokens - t);
-            var scores = AdversarialLosses.Reward(ScoreNoGrad(scorer, rolled), Settings.Reward).cpu().data<float>().ToArray();
-            for (int i = 0; i < rows.Count; i++)
+            int len = batch.Completions[r].Length;
+            if (len > 0) q[r * l + len - 1] = full[r];
+            for (int t = 1; t < len; t++) jobs.Add((r, t));
+        }
+        const int chunk = 256; // prefixes per generation call (x N rollouts)
+        for (int start = 0; start < jobs.Count; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            var part = jobs.Skip(start).Take(chunk).ToList();
+            var prefixes = part.SelectMany(j => Enumerable.Repeat<int[]>([.. batch.Prompts[j.Row], .. batch.Completions[j.Row][..j.T]], n)).ToList();
+            var (rolled, _) = Generate(RolloutPolicy!, prefixes, Settings.SampleTemperature, SeedFor(Step, Purpose.Rollout, start), Settings.MaxNewTokens - 1);
+            // Cut each rollout to its own budget so every prefix completes to at most max_new_tokens.
+            var completions = rolled.Completions.Select((c, k) => c[..Math.Min(c.Length, Settings.MaxNewTokens - part[k / n].T)]).ToList();
+            var cut = new SequenceBatch(prefixes, completions, _eot, _device);
+            var scores = AdversarialLosses.Reward(ScoreNoGrad(scorer, cut), Settings.Reward).cpu().data<float>().ToArray();
+            for (int k = 0; k < part.Count; k++)
             {
                 float sum = 0;
-                for (int j = 0; j < n; j++) sum += scores[i * n + j];
-                q[rows[i] * l + t - 1] = sum / n;
+                for (int m = 0; m < n; m++) sum += scores[k * n + m];
+                q[part[k].Row * l + part[k].T - 1] = sum / n;
             }
         }
         return tensor(q, [b, l], device: _device);
