@@ -67,6 +67,7 @@ public static class SuitePlots
     {
         var plt = new Plot();
         int i = 0;
+        bool plotted = false;
         foreach (var method in o.Methods)
         {
             var pts = runs.Where(r => r.Method == method)
@@ -77,6 +78,7 @@ public static class SuitePlots
             var sc = plt.Add.ScatterPoints(pts.Select(p => p.X).ToArray(), pts.Select(p => p.Y).ToArray(), color);
             sc.MarkerSize = 9;
             sc.LegendText = method;
+            plotted = true;
         }
         // MLE + temperature: mean over seeds per temperature, joined in temperature order.
         var curve = sweep.GroupBy(p => p.Temperature).OrderBy(g => g.Key)
@@ -90,6 +92,8 @@ public static class SuitePlots
             line.LegendText = "MLE (pretrained) + temperature";
             foreach (var p in curve) plt.Add.Text($"T={p.T:0.##}", p.X, p.Y).LabelFontSize = 11;
         }
+        if (!plotted && curve.Count == 0)
+            plt.Add.Text($"no run has a finite {qualityKey} and {diversityKey} (e.g. no valid samples)", 0, 0).LabelFontSize = 14;
         plt.Title($"quality-diversity plane ({o.Suite}): one point per run");
         plt.XLabel(qualityKey + (qualityKey is "oracle/nll" or "quality/ref-perplexity" ? " (lower = likelier text)" : ""));
         plt.YLabel("1 - " + diversityKey + " (higher = more diverse)");
