@@ -10,16 +10,18 @@ public class BenchCommandTests
     private static readonly string Exe = Path.Combine(AppContext.BaseDirectory, "RlGaf.Workbench.dll");
 
     [Fact]
-    public void Quick_json_has_every_figure()
+    public async Task Quick_json_has_every_figure()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Exe, "bench", "--quick", "--json", "--threads", "1" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(10)), "bench timed out");
-        Assert.True(p.ExitCode == 0, stderr.Result);
-        using var doc = JsonDocument.Parse(stdout.Result.Trim().Split('\n')[^1]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+        await p.WaitForExitAsync(timeout.Token);
+        string err = await stderr, output = await stdout;
+        Assert.True(p.ExitCode == 0, err);
+        using var doc = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
         var root = doc.RootElement;
         Assert.Equal(1, root.GetProperty("threads").GetInt32());
         Assert.True(root.GetProperty("quick").GetBoolean());
