@@ -13,6 +13,7 @@ public static class WorkbenchHost
         builder.Services.AddMudServices();
         builder.Services.Configure<WorkbenchOptions>(builder.Configuration.GetSection("RlGaf"));
         builder.Services.AddSingleton<Services.ModelLibrary>();
+        builder.Services.AddSingleton<Training.ExperimentService>();
 
         var app = builder.Build();
         if (!app.Environment.IsDevelopment())

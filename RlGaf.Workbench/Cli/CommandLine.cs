@@ -12,6 +12,8 @@ public static class CommandLine
         ["runs"] = (TrainCommand.RunsSummary, TrainCommand.Runs),
         ["export"] = (TrainCommand.ExportSummary, TrainCommand.Export),
         ["eval-squad"] = (EvalSquadCommand.Summary, EvalSquadCommand.Run),
+        ["bench"] = (BenchCommand.Summary, BenchCommand.Run),
+        ["eval"] = (EvalCommand.Summary, EvalCommand.Run),
     };
 
     /// <summary>True when the first argument names a verb (or asks for help); otherwise the web app starts.</summary>

@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text;
+
+namespace RlGaf.Engine.Experiments;
+
+/// <summary>results.md and the JSON object of a suite.</summary>
+public static class SuiteReport
+{
+    public static string Markdown(SuiteResult r)
+    {
+        var o = r.Options;
+        var sb = new StringBuilder();
+        sb.AppendLine($"# Results: {o.Suite}");
+        sb.AppendLine();
+        sb.AppendLine($"Made by: `{r.CommandLine}`");
+        sb.AppendLine();
+        sb.AppendLine($"Protocol: {o.Methods.Count} methods x {o.Seeds} seeds. **Equal compute = the same number of generator updates** " +
+                      $"({o.StepsBudget}) for every method, each from the same pretrained SFT generator of its seed (cached in `models/`); " +
+                      "wall-clock therefore differs and is reported (training phase only: after SFT pretraining, reward-model training and " +
+                      "discriminator pretraining). Every figure is the last evaluation (fixed held-out prompts, fixed seed, temperature 1), " +
+                      "mean ± sample std over seeds; `disc/*` are the last training step's. Collapse = the collapse detector raised at " +
+                      "least one alert during the run.");
+        if (o.Suite == "imdb")
+            sb.AppendLine().AppendLine("`quality/ref-perplexity`: perplexity of each run's final samples under the pretrained generator of the next seed " +
+                                       "(seed s is judged by seed s mod n + 1; with one seed, by its own), a held-out reference model.");
+        sb.AppendLine();
+        sb.AppendLine("## Per method");
+        sb.AppendLine();
+        var cols = r.MetricKeys.Concat(["wall_clock_s"]).ToList();
+        sb.AppendLine("| method | " + string.Join(" | ", cols) + " | collapse |");
+        sb.AppendLine("| --- | " + string.Join(" | ", cols.Select(_ => "---")) + " | --- |");
+        foreach (var m in o.Methods)
+        {
+            var st = r.Summary(m);
+            var mine = r.Runs.Where(x => x.Method == m).ToList();
+            sb.AppendLine($"| {m} | " + string.Join(" | ", cols.Select(c => Fmt(st[c]))) + $" | {mine.Count(x => x.CollapseFired)}/{mine.Count} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("## Runs");
+        sb.AppendLine();
+        sb.AppendLine($"| method | seed | status | {r.QualityKey} | {r.DiversityKey} | wall-clock s | collapse | directory |");
+        sb.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var x in r.Runs)
+            sb.AppendLine($"| {x.Method} | {x.Seed} | {x.Status} | {Num(x.Final.GetValueOrDefault(r.QualityKey, double.NaN))} | " +
+                          $"{Num(x.Final.GetValueOrDefault(r.DiversityKey, double.NaN))} | {Num(x.WallClockSeconds)} | {(x.CollapseFired ? "yes" : "no")} | " +
+                          $"`{Path.GetRelativePath(o.OutDir, x.RunDir)}` |");
+        if (r.Sweep.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## MLE + temperature (the pretrained generator, as in \"Language GANs Falling Short\")");
+            sb.AppendLine();
+            sb.AppendLine($"| temperature | {r.QualityKey} | {r.DiversityKey} | div/distinct-2 | {(o.Suite == "squad" ? "squad/exact" : "align/positive-rate")} |");
+            sb.AppendLine("| --- | --- | --- | --- | --- |");
+            foreach (var g in r.Sweep.GroupBy(p => p.Temperature).OrderBy(g => g.Key))
+            {
+                Stat S(string k) => Stat.Of(g.Select(p => p.Metrics.GetValueOrDefault(k, double.NaN)));
+                sb.AppendLine($"| {g.Key.ToString("0.##", CultureInfo.InvariantCulture)} | {Fmt(S(r.QualityKey))} | {Fmt(S(r.DiversityKey))} | {Fmt(S("div/distinct-2"))} | " +
+                              $"{Fmt(S(o.Suite == "squad" ? "squad/exact" : "align/positive-rate"))} |");
+            }
+        }
+        sb.AppendLine();
+        sb.AppendLine("## Plots");
+        sb.AppendLine();
+        foreach (var p in r.Plots) sb.AppendLine($"![{Path.GetFileNameWithoutExtension(p)}]({Path.GetFileName(p)})");
+        return sb.ToString();
+    }
+
+    /// <summary>The whole result as one JSON-serialisable object (NaN allowed by the caller's serializer options).</summary>
+    public static object ToJsonObject(SuiteResult r) => new
+    {
+        suite = r.Options.Suite,
+        seeds = r.Options.Seeds,
+        steps_budget = r.Options.StepsBudget,
+        equal_compute = "same number of generator updates for every method; wall-clock reported",
+        command = r.CommandLine,
+        results_md = r.ResultsMarkdown,
+        plots = r.Plots,
+        quality_key = r.QualityKey,
+        diversity_key = r.DiversityKey,
+        methods = r.Options.Methods.ToDictionary(m => m, m => new
+        {
+            metrics = r.Summary(m).ToDictionary(kv => kv.Key, kv => new { mean = kv.Value.Mean, std = kv.Value.Std, n = kv.Value.N }),
+            collapse_runs = r.Runs.Count(x => x.Method == m && x.CollapseFired),
+            runs = r.Runs.Count(x => x.Method == m),
+        }),
+        runs = r.Runs.Select(x => new
+        {
+            method = x.Method, seed = x.Seed, status = x.Status, run_dir = x.RunDir, wall_clock_s = x.WallClockSeconds,
+            collapse = x.CollapseFired, final = x.Final,
+        }),
+        temperature_sweep = r.Sweep.Select(p => new { seed = p.Seed, temperature = p.Temperature, metrics = p.Metrics }),
+    };
+
+    private static string Fmt(Stat s) => s.N == 0 ? "-" : $"{Num(s.Mean)} ± {Num(s.Std)}";
+
+    private static string Num(double v) =>
+        !double.IsFinite(v) ? "-" : Math.Abs(v) >= 100 ? v.ToString("0", CultureInfo.InvariantCulture) : v.ToString("0.000", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Text.Json;
+using RlGaf.Engine.Benchmarks;
+using RlGaf.Engine.Runs;
+
+namespace RlGaf.Workbench.Cli;
+
+/// <summary>bench: the performance benchmark of issue 6 (figures, ratios and targets) in one process.</summary>
+internal static class BenchCommand
+{
+    public const string Summary = "performance benchmark: bench [--quick] [--json] [--hf-model DIR] [--rss-steps A,B] [--methods a,b,...] [--threads N] [--device D]";
+
+    public static int Run(ArgParser args)
+    {
+        bool quick = args.Flag("--quick"), json = args.Flag("--json");
+        string? hf = args.String("--hf-model");
+        string? rss = args.String("--rss-steps");
+        string? methods = args.String("--methods");
+        var device = CliCommon.SetUpTorch(args);
+        args.EnsureAllUsed();
+        if (hf is not null && !Directory.Exists(hf)) throw new UsageException($"--hf-model: folder '{hf}' does not exist.");
+
+        var o = new BenchOptions { HfModelDir = hf, Device = device };
+        if (quick) o = BenchOptions.QuickDefaults(o);
+        if (rss is not null)
+        {
+            var parts = rss.Split(',');
+            if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int a)
+                || !int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int b) || a < 1 || b <= a)
+                throw new UsageException($"--rss-steps: '{rss}' is not A,B with 1 <= A < B.");
+            o = o with { RssFirstStep = a, RssSecondStep = b };
+        }
+        if (methods is not null)
+        {
+            var list = methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var m in list)
+                if (!Presets.All.ContainsKey(m)) throw new UsageException($"--methods: '{m}' is not one of {string.Join(", ", Presets.All.Keys)}.");
+            o = o with { Methods = list };
+        }
+
+        var report = Benchmark.Run(o, m => Console.Error.WriteLine(m));
+        if (json)
+        {
+            var figures = report.Figures.ToDictionary(f => f.Key, f => (object)new
+            {
+                value = f.Value, unit = f.Unit, note = f.Note, target = f.Target?.Text, met = f.Met,
+            });
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                threads = report.Threads, quick = report.Quick, device = report.Device, mfu_formula = Benchmark.MfuFormula,
+                figures, notes = report.Notes,
+            }, CliCommon.JsonLine));
+            return 0;
+        }
+        Console.WriteLine($"bench on {report.Device}, {report.Threads} libtorch threads{(report.Quick ? " (QUICK: smoke test, not a measurement)" : "")}");
+        foreach (var f in report.Figures)
+        {
+            string target = f.Target is null ? "" : $"  target {f.Target.Text}: {(f.Met == true ? "met" : f.Met == false ? "MISSED" : "n/a")}";
+            Console.WriteLine($"  {f.Key,-42} {Format(f.Value),12} {f.Unit,-18}{target}");
+        }
+        Console.WriteLine($"  {Benchmark.MfuFormula}");
+        foreach (var n in report.Notes) Console.WriteLine($"  note: {n}");
+        return 0;
+    }
+
+    private static string Format(double v) =>
+        !double.IsFinite(v) ? "-" : Math.Abs(v) >= 100 ? v.ToString("N0", CultureInfo.InvariantCulture) : v.ToString("0.000", CultureInfo.InvariantCulture);
+}

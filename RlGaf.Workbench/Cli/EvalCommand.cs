@@ -1,0 +1,52 @@
+using System.Text.Json;
+using RlGaf.Engine.Experiments;
+
+namespace RlGaf.Workbench.Cli;
+
+/// <summary>eval: the paper's comparison (SFT, RLHF proxy, RLGAF variants) over several seeds, with results.md and PNG plots.</summary>
+internal static class EvalCommand
+{
+    public const string Summary = "compare methods on equal generator updates: eval --suite synthetic-reviews|imdb|squad [--seeds N] [--steps-budget N] " +
+                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300)";
+
+    public static int Run(ArgParser args)
+    {
+        string suite = args.Required("--suite");
+        int seeds = args.Int("--seeds", 1, 100) ?? 3;
+        int budget = args.Int("--steps-budget", 1) ?? 120;
+        string outDir = args.String("--out") ?? Path.Combine("eval-out", suite);
+        bool json = args.Flag("--json");
+        string? data = args.String("--data");
+        string? methods = args.String("--methods");
+        int threads = args.Int("--threads", 0) ?? 0;
+        var sets = args.Many("--set").Select(kv =>
+        {
+            int eq = kv.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"--set: '{kv}' is not key=value.");
+            var (k, v) = (kv[..eq].Trim(), kv[(eq + 1)..].Trim());
+            if (k is "method" or "seed" or "steps") throw new UsageException($"--set: {k} is chosen by the suite (--methods, --seeds, --steps-budget).");
+            new Engine.Runs.RunSettings().With(k, v); // refuses an unknown key or a bad value now, naming it
+            return (Key: k, Value: v);
+        }).ToList();
+        args.EnsureAllUsed();
+        Engine.Runtime.TorchRuntime.SetThreads(threads);
+        var o = new SuiteOptions
+        {
+            Suite = suite, Seeds = seeds, StepsBudget = budget, OutDir = outDir, DataPath = data, Threads = threads,
+            Adjust = sets.Count == 0 ? null : s => sets.Aggregate(s, (acc, kv) => acc.With(kv.Key, kv.Value)),
+            Methods = methods is null ? SuiteOptions.DefaultMethods : methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
+        try { o.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        var commandLine = "RlGaf.Workbench eval " + string.Join(' ', Environment.GetCommandLineArgs().SkipWhile(a => a != "eval").Skip(1));
+        var result = EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m));
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(SuiteReport.ToJsonObject(result), CliCommon.JsonLine));
+            return 0;
+        }
+        Console.WriteLine(File.ReadAllText(result.ResultsMarkdown));
+        Console.WriteLine($"wrote {Path.GetFullPath(result.ResultsMarkdown)} and {result.Plots.Count} plots");
+        return 0;
+    }
+}
