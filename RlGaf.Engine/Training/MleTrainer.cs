@@ -30,6 +30,11 @@ public sealed record MleOptions
     public int EvalEvery { get; init; } = 250;
     /// <summary>Held-out sequences per evaluation (capped by the held-out split).</summary>
     public int EvalSequences { get; init; } = 256;
+    /// <summary>
+    /// Packed batches: windows of the document stream that start at a document (every position a
+    /// training token, as in nanoGPT, without cutting openings). Off: one padded document per row.
+    /// </summary>
+    public bool Packed { get; init; } = true;
     /// <summary>Seed of batch order.</summary>
     public int Seed { get; init; } = 1;
 
@@ -109,7 +114,9 @@ public sealed class MleTrainer : IDisposable
                 _options.LearningRate, _options.LearningRate * _options.MinLearningRateRatio);
             foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
 
-            var batch = Enumerable.Range(0, _options.BatchSize).Select(_ => _corpus.Train[_batchOrder.Next(_corpus.Train.Count)]).ToList();
+            var batch = _options.Packed && _corpus.DocumentStarts.Length > 0
+                ? Enumerable.Range(0, _options.BatchSize).Select(_ => Window(_corpus.DocumentStarts[_batchOrder.Next(_corpus.DocumentStarts.Length)])).ToList()
+                : Enumerable.Range(0, _options.BatchSize).Select(_ => _corpus.Train[_batchOrder.Next(_corpus.Train.Count)]).ToList();
             double loss, gradNorm;
             long tokens;
             var started = clock.Elapsed;
@@ -161,6 +168,8 @@ public sealed class MleTrainer : IDisposable
         }
         return sum / Math.Max(1, count);
     }
+
+    private int[] Window(int start) => _corpus.TrainStream[start..(start + _corpus.MaxSequenceLength + 1)];
 
     /// <summary>Right-padded inputs and next-token targets; padding targets are -100 (ignored).</summary>
     private (Tensor Inputs, Tensor Targets, long Tokens) MakeBatch(IReadOnlyList<int[]> sequences)
