@@ -37,9 +37,9 @@ public static class RunsApi
         api.MapGet("/{id}", (string id, TrainingHost host) =>
             host.Store.Get(id) is { } r ? Results.Ok(new { run = RunView.From(r), settings = JsonDocument.Parse(r.SettingsJson).RootElement }) : NotFound(id));
         api.MapGet("/presets", () => Presets.All.Select(p => new { name = p.Key, description = p.Value.Description }));
-        api.MapPost("", (JsonElement body, TrainingHost host) => Guard(() =>
+        api.MapPost("", (JsonElement body, TrainingHost host, Services.RunViews views) => Guard(() =>
         {
-            var (settings, name) = ParseCreate(body);
+            var (settings, name) = ParseCreate(body, views.Preset);
             var r = host.Create(settings, name);
             return Results.Created($"/api/runs/{r.Id}", RunView.From(r));
         }));
@@ -80,13 +80,13 @@ public static class RunsApi
     }
 
     /// <summary>JSON settings, or {"preset": name, "set": {key: value}, "name": "..."}.</summary>
-    public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body)
+    public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body, Func<string, RunSettings>? preset = null)
     {
         if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object: settings, or {\"preset\": name, \"set\": {...}}.");
-        if (!body.TryGetProperty("preset", out var preset))
+        if (!body.TryGetProperty("preset", out var presetName))
             return (RunSettings.FromJson(body.GetRawText(), "settings").Validate(), null);
-        var settings = Presets.Get(preset.GetString() ?? "");
-        string? name = preset.GetString();
+        var settings = (preset ?? Presets.Get)(presetName.GetString() ?? "");
+        string? name = presetName.GetString();
         foreach (var p in body.EnumerateObject())
         {
             switch (p.Name)

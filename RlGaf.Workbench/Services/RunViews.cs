@@ -54,8 +54,16 @@ public sealed class RunViews
 
     public IReadOnlyList<SettingInfo> Settings { get; }
 
-    public RunViews()
+    /// <summary>The preset the New run page starts with one click.</summary>
+    public const string Quickstart = "reinforce";
+
+    private readonly IReadOnlyDictionary<string, string> _overrides;
+
+    public RunViews(Microsoft.Extensions.Options.IOptions<WorkbenchOptions> options) : this(options.Value.PresetOverrides) { }
+
+    public RunViews(IReadOnlyDictionary<string, string>? presetOverrides = null)
     {
+        _overrides = presetOverrides ?? new Dictionary<string, string>();
         var docs = LoadDocs();
         var defaults = new RunSettings();
         Settings = typeof(RunSettings).GetProperties()
@@ -68,6 +76,14 @@ public sealed class RunViews
                 var options = type.IsEnum ? Enum.GetNames(type).Select(n => RunSettingsText.Kebab(n)).ToList() : (IReadOnlyList<string>)[];
                 return new SettingInfo(key, SectionOf(key), help, defaults.Get(key), type, options, RunSettings.LiveKeys.Contains(key));
             }).ToList();
+    }
+
+    /// <summary>A preset's settings with RlGaf:PresetOverrides applied.</summary>
+    public RunSettings Preset(string name)
+    {
+        var s = Presets.Get(name);
+        foreach (var (k, v) in _overrides) s = s.With(k, v);
+        return s;
     }
 
     public SettingInfo Setting(string key) => Settings.First(s => s.Key == key);
