@@ -32,7 +32,8 @@ public static class WorkbenchHost
         AccessToken.EnsureSafeBinding(ListenUrls(builder.Configuration), options.AccessToken);
 
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-        builder.Services.AddMudServices();
+        // Snackbars bottom right: the run controls live top right.
+        builder.Services.AddMudServices(c => c.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight);
         builder.Services.Configure<WorkbenchOptions>(builder.Configuration.GetSection("RlGaf"));
         builder.Services.ConfigureHttpJsonOptions(o => RunsApi.Configure(o.SerializerOptions));
         builder.Services.AddSignalR().AddJsonProtocol(o => RunsApi.Configure(o.PayloadSerializerOptions));
