@@ -19,6 +19,12 @@ public class ScreenshotTool
         var outDir = Environment.GetEnvironmentVariable("RLGAF_SCREENSHOTS") ?? "docs/screenshots";
         Directory.CreateDirectory(outDir);
         await using var browser = await BrowserSession.LaunchAsync();
+        foreach (var (path, file) in new[] { ("/", "runs.png"), ("/runs/new", "new-run.png") })
+        {
+            if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_ALL") != "1") break;
+            var page = await browser.OpenAsync(new Uri(url!), path);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, file), FullPage = true });
+        }
         if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_RUN") is { Length: > 0 } run)
         {
             var page = await browser.OpenAsync(new Uri(url!), $"/runs/{run}");

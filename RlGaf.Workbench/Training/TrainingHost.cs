@@ -221,6 +221,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
         }
         var active = new Active(id, run);
         RunBinding.Attach(run, _store, id);
+        run.EventRaised += e => { if (e.Kind == RunEventKinds.Setting) _store.UpdateSettings(id, run.Settings); };
         Publish(run, id);
         run.Log += m => _log.LogInformation("run {Id}: {Message}", id, m);
         var thread = new Thread(() => TrainThread(active)) { IsBackground = true, Name = $"run {id}" };
