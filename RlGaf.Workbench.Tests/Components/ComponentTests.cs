@@ -111,4 +111,23 @@ public class ComponentTests : IAsyncLifetime
         Assert.Equal(RunViews.Quickstart, run.Method);
         Assert.EndsWith($"/runs/{run.Id}", _ctx.Services.GetRequiredService<NavigationManager>().Uri);
     }
+
+    [Fact]
+    public void Runs_page_deletes_a_run_only_after_confirmation()
+    {
+        var host = AddHost();
+        _ctx.Services.AddSingleton(new RunNotifier());
+        var run = host.Create(new RunSettings { Steps = 5 }, "doomed");
+        var dialogs = _ctx.Render<MudDialogProvider>();
+        var cut = _ctx.Render<RunsPage>();
+        Assert.Contains("doomed", cut.Find("#runs-table").TextContent);
+        Assert.Contains("queued", cut.Find(".run-status").TextContent);
+
+        // Click without awaiting: the handler waits on the dialog until it is answered.
+        cut.Find("button[title=Delete]").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("cannot be undone", dialogs.Markup));
+        Assert.NotNull(host.Store.Get(run.Id)); // nothing happens before the answer
+        dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Delete").Click();
+        cut.WaitForAssertion(() => Assert.Null(host.Store.Get(run.Id)));
+    }
 }
