@@ -8,7 +8,7 @@ namespace RlGaf.Workbench.Tests.Browser;
 
 /// <summary>The workbench in a real browser: Debian's Chromium through Playwright, against the app hosted in this process.</summary>
 [Collection(HostedCollection.Name)]
-public class BrowserTests
+public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [SkippableFact]
     public async Task Quickstart_from_the_new_run_page_streams_points_into_the_chart()
@@ -122,5 +122,35 @@ public class BrowserTests
         await TestApp.WaitFor(() => app.Store.Get(id)!.Step > step + 3, "trains on from its checkpoint");
         Assert.Contains(app.Store.GetEvents(id), e => e.Kind == "resume");
         app.Host.Stop(id);
+    }
+
+    [SkippableFact]
+    public async Task A_published_metric_reaches_the_open_charts_of_two_tabs_within_a_quarter_second()
+    {
+        SkipIfMissing();
+        await using var app = await TestApp.StartAsync();
+        var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 2), "finished").Id;
+        await TestApp.WaitFor(() => app.Store.Get(id)?.Status == RunStatus.Completed, "run completes");
+        await using var browser = await LaunchAsync();
+        var tabs = new[] { await browser.OpenAsync(app.BaseAddress, $"/runs/{id}"), await browser.OpenAsync(app.BaseAddress, $"/runs/{id}") };
+        foreach (var tab in tabs) await WaitUntil(async () => await PointCount(tab, "plot-disc") > 0, "history drawn");
+        await Task.Delay(500); // both circuits subscribed
+        var before = new List<int>();
+        foreach (var tab in tabs) before.Add(await PointCount(tab, "plot-disc"));
+
+        // Each tab records in the browser when its chart grew, so polling does not add to the measurement.
+        foreach (var tab in tabs)
+            await tab.EvaluateAsync(@"() => { const el = document.getElementById('plot-disc'); const n0 = el.data.reduce((n, t) => n + t.x.length, 0);
+                window.__grewAt = null; const poll = () => { const n = el.data.reduce((n, t) => n + t.x.length, 0);
+                if (n > n0) { window.__grewAt = Date.now(); } else { requestAnimationFrame(poll); } }; poll(); }");
+        double sentAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        app.Notifier.Publish(new Training.MetricsUpdate(id, 3, new Dictionary<string, double> { ["disc/loss"] = 0.5, ["disc/acc"] = double.NaN }));
+        foreach (var tab in tabs)
+        {
+            await WaitUntil(async () => await tab.EvaluateAsync<bool>("() => window.__grewAt !== null"), "the new point in each tab", 10);
+            double latency = await tab.EvaluateAsync<double>("() => window.__grewAt") - sentAt;
+            output.WriteLine($"publish -> chart: {latency} ms");
+            Assert.True(latency < 250, $"metric took {latency} ms to reach the chart");
+        }
     }
 }
