@@ -53,4 +53,26 @@ public class RestartTests
         var next = app.Host.Create(TinyModel.Settings(TrainingMethod.Sft, 2)).Id;
         await TestApp.WaitFor(() => app.Store.Get(next)?.Status == RunStatus.Completed, "next run completes");
     }
+
+    [Fact]
+    public async Task Shutting_down_with_a_paused_run_is_quick_and_the_run_stays_resumable()
+    {
+        var root = TestApp.NewDataRoot();
+        string id;
+        var app = await TestApp.StartAsync(root);
+        id = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 3000)).Id;
+        await TestApp.WaitFor(() => app.Store.Get(id)?.Step >= 3, "trains");
+        app.Host.Pause(id);
+        await TestApp.WaitFor(() => app.Store.Get(id)?.Status == RunStatus.Paused, "paused");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await app.DisposeAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"shutdown took {clock.Elapsed}");
+
+        await using var again = await TestApp.StartAsync(root);
+        Assert.Equal(RunStatus.Paused, again.Store.Get(id)!.Status);
+        int step = again.Store.Get(id)!.Step;
+        again.Host.Resume(id);
+        await TestApp.WaitFor(() => again.Store.Get(id)!.Step > step + 2, "trains on after the restart");
+        again.Host.Stop(id);
+    }
 }

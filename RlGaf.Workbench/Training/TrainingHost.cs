@@ -70,7 +70,9 @@ public sealed class TrainingHost : IHostedService, IDisposable
     {
         _shutdown.Cancel();
         Thread?[] threads;
-        lock (_gate) { _started = false; threads = _active.Values.Select(a => a.Thread).ToArray(); }
+        // A paused run waits for resume, not for cancellation, and was checkpointed when it paused:
+        // it stays Paused (resumable after the restart) and its background thread ends with the process.
+        lock (_gate) { _started = false; threads = _active.Values.Where(a => a.Run.Status != RunStatus.Paused).Select(a => a.Thread).ToArray(); }
         var deadline = DateTime.UtcNow.AddSeconds(20);
         foreach (var t in threads)
         {
