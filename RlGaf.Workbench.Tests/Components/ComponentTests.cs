@@ -32,6 +32,7 @@ public class ComponentTests : IAsyncLifetime
     {
         await _ctx.DisposeAsync();
         _store?.Dispose();
+        RlGaf.Workbench.Tests.Infrastructure.TestApp.TryDelete(_root);
     }
 
     private static SampleView S(int step, int i, string completion) => new(step, i, "The", completion, 0.5, 0.1, null);

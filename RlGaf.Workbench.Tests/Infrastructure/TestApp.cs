@@ -20,11 +20,16 @@ public sealed class TestApp : IAsyncDisposable
 
     private TestApp(WebApplication app, string dataRoot, Uri baseAddress) { App = app; DataRoot = dataRoot; BaseAddress = baseAddress; }
 
+    /// <summary>A fresh data root; a caller that makes one (to restart on it) deletes it itself.</summary>
     public static string NewDataRoot() => Directory.CreateTempSubdirectory("rlgaf-wb-test-").FullName;
+
+    /// <summary>Whether this app made its data root (and so removes it when disposed).</summary>
+    private bool _ownsRoot;
 
     /// <param name="extra">More configuration as "key=value" (e.g. "RlGaf:AccessToken=secret").</param>
     public static async Task<TestApp> StartAsync(string? dataRoot = null, params string[] extra)
     {
+        bool owns = dataRoot is null;
         dataRoot ??= NewDataRoot();
         var args = new List<string>
         {
@@ -37,7 +42,7 @@ public sealed class TestApp : IAsyncDisposable
         var app = WorkbenchHost.Build([.. args]);
         await app.StartAsync();
         var address = app.Urls.First();
-        return new TestApp(app, dataRoot, new Uri(address));
+        return new TestApp(app, dataRoot, new Uri(address)) { _ownsRoot = owns };
     }
 
     public HttpClient Client() => new() { BaseAddress = BaseAddress };
@@ -57,6 +62,15 @@ public sealed class TestApp : IAsyncDisposable
     {
         await App.StopAsync();
         await App.DisposeAsync();
+        if (_ownsRoot) TryDelete(DataRoot);
+    }
+
+    /// <summary>Best effort: a paused run's thread may still hold a file.</summary>
+    public static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 }
 
