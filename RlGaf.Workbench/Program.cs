@@ -6,6 +6,15 @@ using RlGaf.Workbench.Cli;
 if (CommandLine.IsVerb(args))
     return CommandLine.Run(args);
 
-var app = WorkbenchHost.Build(args);
+WebApplication app;
+try { app = WorkbenchHost.Build(args); }
+catch (InvalidOperationException e) when (e.Message.StartsWith("refusing to listen", StringComparison.Ordinal))
+{
+    Console.Error.WriteLine($"rlgaf: {e.Message}");
+    return 2;
+}
 app.Run();
 return 0;
+
+/// <summary>Visible to tests (WebApplicationFactory&lt;Program&gt;).</summary>
+public partial class Program;

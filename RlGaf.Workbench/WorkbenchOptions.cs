@@ -9,4 +9,12 @@ public sealed class WorkbenchOptions
     public int Threads { get; set; }
     /// <summary>Folder for the database, models and checkpoints; relative paths are under the app's content root.</summary>
     public string DataRoot { get; set; } = "data";
+    /// <summary>Folders that paths typed into the UI or API (generator, disc_checkpoint, dataset) may point into; empty = the data root only.</summary>
+    public string[] DataRoots { get; set; } = [];
+    /// <summary>How many runs train at once (each on its own thread).</summary>
+    public int MaxConcurrentRuns { get; set; } = 1;
+    /// <summary>Settings applied on top of every preset (key → value), e.g. a small generator directory for demos and tests.</summary>
+    public Dictionary<string, string> PresetOverrides { get; set; } = [];
+    /// <summary>Required to listen on anything but loopback; when set, pages, API and hub all require it.</summary>
+    public string? AccessToken { get; set; }
 }

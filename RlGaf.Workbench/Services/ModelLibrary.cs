@@ -26,8 +26,8 @@ public sealed class ModelLibrary(IOptions<WorkbenchOptions> options, IHostEnviro
 
     public string ModelsRoot => Path.Combine(DataRootPath(options.Value, env), "models");
 
-    public static string DataRootPath(WorkbenchOptions o, IHostEnvironment env) =>
-        Path.IsPathRooted(o.DataRoot) ? o.DataRoot : Path.Combine(env.ContentRootPath, o.DataRoot);
+    // The same rule as the command line and the training host (next to the app), so every face sees the same models.
+    public static string DataRootPath(WorkbenchOptions o, IHostEnvironment env) => WorkbenchPaths.DataRoot(o.DataRoot);
 
     public IReadOnlyList<ModelEntry> List()
     {

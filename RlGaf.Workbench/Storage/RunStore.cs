@@ -123,6 +123,16 @@ public sealed class RunStore : IDisposable
         Update(r);
     }
 
+    /// <summary>Records the settings in force after a live change (so the pages, clone and the API show them).</summary>
+    public void UpdateSettings(string id, RunSettings settings)
+    {
+        var r = Get(id);
+        if (r is null) return;
+        r.SettingsJson = settings.ToJson();
+        r.TotalSteps = settings.Steps;
+        Update(r);
+    }
+
     public void AddMetrics(string id, int step, IReadOnlyDictionary<string, double> values)
     {
         Metrics.Insert(new MetricPoint { RunId = id, Step = step, Values = new(values) });

@@ -1,0 +1,156 @@
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Tests.Infrastructure;
+using static RlGaf.Workbench.Tests.Infrastructure.BrowserSession;
+
+namespace RlGaf.Workbench.Tests.Browser;
+
+/// <summary>The workbench in a real browser: Debian's Chromium through Playwright, against the app hosted in this process.</summary>
+[Collection(HostedCollection.Name)]
+public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    [SkippableFact]
+    public async Task Quickstart_from_the_new_run_page_streams_points_into_the_chart()
+    {
+        SkipIfMissing();
+        await using var app = await TestApp.StartAsync(null, TinyModel.PresetOverrideArgs(steps: 3000));
+        await using var browser = await LaunchAsync();
+        var page = await browser.OpenAsync(app.BaseAddress, "/runs/new");
+
+        await Click(page, "#quickstart");
+        // Blazor navigates in the page (no load event): watch the address.
+        await WaitUntil(() => Task.FromResult(Regex.IsMatch(page.Url, "/runs/[0-9]{8}-")), "the new run's page");
+        var id = page.Url.Split('/').Last();
+        Assert.Equal(RunViews_Quickstart, app.Store.Get(id)!.Method);
+
+        await WaitUntil(async () => await PointCount(page, "plot-disc") > 0, "first points in the discriminator chart");
+        int before = await PointCount(page, "plot-disc");
+        await WaitUntil(async () => await PointCount(page, "plot-disc") > before + 4, "more points arriving live");
+        await WaitUntil(async () => await PointCount(page, "plot-reward") > 0, "points in the reward chart");
+        app.Host.Stop(id);
+    }
+
+    /// <summary>
+    /// A click dispatched to the element: a page whose charts extend several times a second never looks
+    /// "stable" to Playwright's actionability checks. Blazor handles the event all the same.
+    /// </summary>
+    private static async Task Click(IPage page, string selector)
+    {
+        await page.WaitForSelectorAsync(selector + ":not([disabled])");
+        await page.Locator(selector).First.DispatchEventAsync("click");
+    }
+
+    private const string RunViews_Quickstart = Services.RunViews.Quickstart;
+
+    [SkippableFact]
+    public async Task Changing_tau_mid_run_draws_an_event_line_then_pause_stops_the_points_and_resume_restarts_them()
+    {
+        SkipIfMissing();
+        await using var app = await TestApp.StartAsync();
+        var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Gumbel, 5000), "gumbel live").Id;
+        await using var browser = await LaunchAsync();
+        var page = await browser.OpenAsync(app.BaseAddress, $"/runs/{id}");
+        await WaitUntil(async () => await PointCount(page, "plot-gumbel") > 0, "gumbel tau chart has points");
+
+        await page.FillAsync("#live-gumbel_tau", "0.5");
+        await Click(page, "#apply-changes");
+        await WaitUntil(async () => await ShapeCount(page, "plot-disc") > 0, "event line on the charts");
+        await page.WaitForSelectorAsync("#events-list :text('gumbel_tau')");
+        await page.WaitForSelectorAsync(".mud-snackbar :text('gumbel_tau')");
+        // The new value reaches the metrics (and so the tau chart).
+        int changedAt = app.Store.GetEvents(id).First(e => e.Setting == "gumbel_tau").Step;
+        await TestApp.WaitFor(() => app.Store.GetMetrics(id).Any(p => p.Step > changedAt && p.Values.GetValueOrDefault("gumbel/tau") == 0.5), "tau = 0.5 logged");
+        await WaitUntil(async () => await page.EvaluateAsync<bool>("() => document.getElementById('plot-gumbel').data.some(t => t.y.includes(0.5))"), "tau 0.5 drawn");
+
+        await Click(page, "#pause-button");
+        await page.WaitForSelectorAsync("#run-status:has-text('paused')");
+        await Task.Delay(500); // the last points of the step in flight
+        int paused = await PointCount(page, "plot-disc");
+        await Task.Delay(2000);
+        Assert.Equal(paused, await PointCount(page, "plot-disc"));
+
+        await Click(page, "#resume-button");
+        await page.WaitForSelectorAsync("#run-status:has-text('running')");
+        await WaitUntil(async () => await PointCount(page, "plot-disc") > paused + 4, "points again after resume");
+        await MaybeScreenshot(page, "run.png");
+        app.Host.Stop(id);
+    }
+
+    [SkippableFact]
+    public async Task Two_runs_compare_side_by_side()
+    {
+        SkipIfMissing();
+        await using var app = await TestApp.StartAsync();
+        var a = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 6), "seed one").Id;
+        var b = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 6) with { Seed = 2 }, "seed two").Id;
+        await TestApp.WaitFor(() => app.Store.Get(b)?.Status == RunStatus.Completed && app.Store.Get(a)?.Status == RunStatus.Completed, "both runs complete");
+
+        await using var browser = await LaunchAsync();
+        var page = await browser.OpenAsync(app.BaseAddress, $"/compare?runs={a},{b}");
+        var diff = await page.InnerTextAsync("#settings-diff");
+        Assert.Contains("seed", diff);
+        Assert.DoesNotContain("method", diff);
+        var header = await page.InnerTextAsync("#compare-samples thead");
+        Assert.Contains("seed one", header);
+        Assert.Contains("seed two", header);
+        Assert.True(await page.Locator("#compare-samples tbody tr").CountAsync() >= 2);
+        await WaitUntil(async () => await page.EvaluateAsync<int>("() => (document.getElementById('plot-compare').data || []).length") == 2, "two runs overlaid");
+        await MaybeScreenshot(page, "compare.png");
+    }
+
+    [SkippableFact]
+    public async Task After_a_restart_the_runs_are_listed_and_the_interrupted_one_resumes_from_the_runs_page()
+    {
+        SkipIfMissing();
+        var root = TestApp.NewDataRoot();
+        string id;
+        await using (var first = await TestApp.StartAsync(root))
+        {
+            id = first.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 3000), "cut off").Id;
+            await TestApp.WaitFor(() => first.Store.Get(id)?.Step >= 6, "run passes a checkpoint");
+        }
+        await using var app = await TestApp.StartAsync(root);
+        Assert.Equal(RunStatus.Interrupted, app.Store.Get(id)!.Status);
+        int step = app.Store.Get(id)!.Step;
+
+        await using var browser = await LaunchAsync();
+        var page = await browser.OpenAsync(app.BaseAddress, "/");
+        await page.WaitForSelectorAsync("#runs-table .run-status:has-text('interrupted')");
+        await Click(page, "#runs-table .resume-run");
+        await page.WaitForSelectorAsync("#runs-table .run-status:has-text('running')");
+        await TestApp.WaitFor(() => app.Store.Get(id)!.Step > step + 3, "trains on from its checkpoint");
+        Assert.Contains(app.Store.GetEvents(id), e => e.Kind == "resume");
+        app.Host.Stop(id);
+    }
+
+    [SkippableFact]
+    public async Task A_published_metric_reaches_the_open_charts_of_two_tabs_within_a_quarter_second()
+    {
+        SkipIfMissing();
+        await using var app = await TestApp.StartAsync();
+        var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 2), "finished").Id;
+        await TestApp.WaitFor(() => app.Store.Get(id)?.Status == RunStatus.Completed, "run completes");
+        await using var browser = await LaunchAsync();
+        var tabs = new[] { await browser.OpenAsync(app.BaseAddress, $"/runs/{id}"), await browser.OpenAsync(app.BaseAddress, $"/runs/{id}") };
+        foreach (var tab in tabs) await WaitUntil(async () => await PointCount(tab, "plot-disc") > 0, "history drawn");
+        await Task.Delay(500); // both circuits subscribed
+        var before = new List<int>();
+        foreach (var tab in tabs) before.Add(await PointCount(tab, "plot-disc"));
+
+        // Each tab records in the browser when its chart grew, so polling does not add to the measurement.
+        foreach (var tab in tabs)
+            await tab.EvaluateAsync(@"() => { const el = document.getElementById('plot-disc'); const n0 = el.data.reduce((n, t) => n + t.x.length, 0);
+                window.__grewAt = null; const poll = () => { const n = el.data.reduce((n, t) => n + t.x.length, 0);
+                if (n > n0) { window.__grewAt = Date.now(); } else { requestAnimationFrame(poll); } }; poll(); }");
+        double sentAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        app.Notifier.Publish(new RlGaf.Workbench.Training.MetricsUpdate(id, 3, new Dictionary<string, double> { ["disc/loss"] = 0.5, ["disc/acc"] = double.NaN }));
+        foreach (var tab in tabs)
+        {
+            await WaitUntil(async () => await tab.EvaluateAsync<bool>("() => window.__grewAt !== null"), "the new point in each tab", 10);
+            double latency = await tab.EvaluateAsync<double>("() => window.__grewAt") - sentAt;
+            output.WriteLine($"publish -> chart: {latency} ms");
+            Assert.True(latency < 250, $"metric took {latency} ms to reach the chart");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using Microsoft.Playwright;
+using RlGaf.Workbench.Tests.Infrastructure;
+
+namespace RlGaf.Workbench.Tests.Browser;
+
+/// <summary>
+/// Not a test: takes the README's screenshots from a running workbench. Set RLGAF_SCREENSHOT_URL
+/// (e.g. http://127.0.0.1:5180), RLGAF_SCREENSHOT_RUN (a run id), RLGAF_SCREENSHOT_COMPARE
+/// (comma-separated ids) and RLGAF_SCREENSHOTS (output folder), then run this one "test".
+/// </summary>
+public class ScreenshotTool
+{
+    [SkippableFact]
+    public async Task Take_screenshots_of_a_running_workbench()
+    {
+        var url = Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_URL");
+        Skip.If(string.IsNullOrEmpty(url), "screenshot tool: set RLGAF_SCREENSHOT_URL to take screenshots of a running workbench.");
+        BrowserSession.SkipIfMissing();
+        var outDir = Environment.GetEnvironmentVariable("RLGAF_SCREENSHOTS") ?? "docs/screenshots";
+        Directory.CreateDirectory(outDir);
+        await using var browser = await BrowserSession.LaunchAsync();
+        foreach (var (path, file) in new[] { ("/", "runs.png"), ("/runs/new", "new-run.png") })
+        {
+            if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_ALL") != "1") break;
+            var page = await browser.OpenAsync(new Uri(url!), path);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, file), FullPage = true });
+        }
+        if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_RUN") is { Length: > 0 } run)
+        {
+            var page = await browser.OpenAsync(new Uri(url!), $"/runs/{run}");
+            await BrowserSession.WaitUntil(async () => await BrowserSession.PointCount(page, "plot-disc") > 0, "charts drawn");
+            await Task.Delay(1500);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, "run.png"), FullPage = true });
+        }
+        if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_COMPARE") is { Length: > 0 } ids)
+        {
+            var page = await browser.OpenAsync(new Uri(url!), $"/compare?runs={ids}");
+            await Task.Delay(1500);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, "compare.png"), FullPage = true });
+        }
+    }
+}

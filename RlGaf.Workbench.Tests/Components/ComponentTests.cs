@@ -1,0 +1,134 @@
+using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using MudBlazor;
+using MudBlazor.Services;
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Components.Pages.Runs;
+using RlGaf.Workbench.Components.Shared;
+using RlGaf.Workbench.Services;
+using RlGaf.Workbench.Storage;
+using RlGaf.Workbench.Training;
+
+namespace RlGaf.Workbench.Tests.Components;
+
+/// <summary>bUnit: components rendered without a browser (MudBlazor's JS in loose mode).</summary>
+public class ComponentTests : IAsyncLifetime
+{
+    private readonly BunitContext _ctx = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("rlgaf-bunit-").FullName;
+    private RunStore? _store;
+
+    public Task InitializeAsync()
+    {
+        _ctx.JSInterop.Mode = JSRuntimeMode.Loose;
+        _ctx.Services.AddMudServices();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _ctx.DisposeAsync();
+        _store?.Dispose();
+        RlGaf.Workbench.Tests.Infrastructure.TestApp.TryDelete(_root);
+    }
+
+    private static SampleView S(int step, int i, string completion) => new(step, i, "The", completion, 0.5, 0.1, null);
+
+    [Fact]
+    public void Samples_table_shows_the_newest_step_and_highlights_repeated_completions()
+    {
+        var cut = _ctx.Render<SamplesTable>(p => p.Add(x => x.Samples, new List<SampleView>
+        {
+            S(0, 0, " a fine film."), S(0, 1, " dull."),
+            S(10, 0, " great fun."), S(10, 1, " great fun."), S(10, 2, " bad."),
+        }));
+        Assert.Equal("10", cut.Find("#samples-step").TextContent);
+        var rows = cut.FindAll("tbody tr");
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(2, cut.FindAll("tbody tr.repeated").Count);
+        Assert.Contains("great fun.", cut.FindAll("tbody tr.repeated")[0].TextContent);
+    }
+
+    [Fact]
+    public void Samples_table_says_when_there_are_none()
+    {
+        var cut = _ctx.Render<SamplesTable>();
+        Assert.Contains("No samples yet", cut.Markup);
+    }
+
+    private TrainingHost AddHost()
+    {
+        _store = new RunStore(_root);
+        var options = Options.Create(new WorkbenchOptions { DataRoot = _root });
+        var host = new TrainingHost(_store, new RunNotifier(), new PathPolicy([_root]), options, NullLogger<TrainingHost>.Instance);
+        _ctx.Services.AddSingleton(host);
+        _ctx.Services.AddSingleton(new RunViews());
+        _ctx.Services.AddSingleton(new PathPolicy([_root]));
+        return host; // not started: created runs stay queued
+    }
+
+    [Fact]
+    public void New_run_page_lists_presets_first_and_hides_other_methods_settings()
+    {
+        AddHost();
+        _ctx.Render<MudPopoverProvider>();
+        var cut = _ctx.Render<NewRunPage>();
+        Assert.NotNull(cut.Find("#quickstart"));
+        foreach (var name in Presets.All.Keys.Where(n => n != RunViews.Quickstart)) Assert.NotNull(cut.Find($"#start-{name}"));
+        // Defaults are reinforce: no Gumbel or PPO settings; help and defaults shown.
+        Assert.Empty(cut.FindAll("#setting-gumbel_tau"));
+        Assert.Empty(cut.FindAll("#setting-ppo_epochs"));
+        Assert.Contains("(default 0.0001)", cut.Markup);
+
+        cut.Find("#customize-gumbel").Click();
+        Assert.NotEmpty(cut.FindAll("#setting-gumbel_tau"));
+        Assert.Empty(cut.FindAll("#setting-kl_coef"));
+    }
+
+    [Fact]
+    public void New_run_page_refuses_invalid_settings_before_starting()
+    {
+        var host = AddHost();
+        _ctx.Render<MudPopoverProvider>();
+        var cut = _ctx.Render<NewRunPage>();
+        cut.Find("#setting-steps").Change("0");
+        cut.Find("#start-run").Click();
+        Assert.Contains("steps: 0 must be at least 1", cut.Find("#form-error").TextContent);
+        Assert.Empty(host.Store.List());
+    }
+
+    [Fact]
+    public void One_click_starts_the_quickstart_and_opens_its_page()
+    {
+        var host = AddHost();
+        _ctx.Render<MudPopoverProvider>();
+        var cut = _ctx.Render<NewRunPage>();
+        cut.Find("#quickstart").Click();
+        var run = Assert.Single(host.Store.List());
+        Assert.Equal(RunStatus.Queued, run.Status);
+        Assert.Equal(RunViews.Quickstart, run.Method);
+        Assert.EndsWith($"/runs/{run.Id}", _ctx.Services.GetRequiredService<NavigationManager>().Uri);
+    }
+
+    [Fact]
+    public void Runs_page_deletes_a_run_only_after_confirmation()
+    {
+        var host = AddHost();
+        _ctx.Services.AddSingleton(new RunNotifier());
+        var run = host.Create(new RunSettings { Steps = 5 }, "doomed");
+        var dialogs = _ctx.Render<MudDialogProvider>();
+        var cut = _ctx.Render<RunsPage>();
+        Assert.Contains("doomed", cut.Find("#runs-table").TextContent);
+        Assert.Contains("queued", cut.Find(".run-status").TextContent);
+
+        // Click without awaiting: the handler waits on the dialog until it is answered.
+        cut.Find("button[title=Delete]").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("cannot be undone", dialogs.Markup));
+        Assert.NotNull(host.Store.Get(run.Id)); // nothing happens before the answer
+        dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Delete").Click();
+        cut.WaitForAssertion(() => Assert.Null(host.Store.Get(run.Id)));
+    }
+}

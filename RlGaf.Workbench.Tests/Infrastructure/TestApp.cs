@@ -1,0 +1,82 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using RlGaf.Workbench.Storage;
+using RlGaf.Workbench.Training;
+
+namespace RlGaf.Workbench.Tests.Infrastructure;
+
+/// <summary>
+/// The workbench hosted in the test process on Kestrel at a free loopback port, over its own data
+/// root (a temp folder unless given, so a test can "restart" the app on the same data).
+/// </summary>
+public sealed class TestApp : IAsyncDisposable
+{
+    public WebApplication App { get; }
+    public string DataRoot { get; }
+    public Uri BaseAddress { get; }
+    public TrainingHost Host => App.Services.GetRequiredService<TrainingHost>();
+    public RunStore Store => App.Services.GetRequiredService<RunStore>();
+    public RunNotifier Notifier => App.Services.GetRequiredService<RunNotifier>();
+
+    private TestApp(WebApplication app, string dataRoot, Uri baseAddress) { App = app; DataRoot = dataRoot; BaseAddress = baseAddress; }
+
+    /// <summary>A fresh data root; a caller that makes one (to restart on it) deletes it itself.</summary>
+    public static string NewDataRoot() => Directory.CreateTempSubdirectory("rlgaf-wb-test-").FullName;
+
+    /// <summary>Whether this app made its data root (and so removes it when disposed).</summary>
+    private bool _ownsRoot;
+
+    /// <param name="extra">More configuration as "key=value" (e.g. "RlGaf:AccessToken=secret").</param>
+    public static async Task<TestApp> StartAsync(string? dataRoot = null, params string[] extra)
+    {
+        bool owns = dataRoot is null;
+        dataRoot ??= NewDataRoot();
+        var args = new List<string>
+        {
+            $"--RlGaf:DataRoot={dataRoot}", "--urls=http://127.0.0.1:0", "--environment=Development",
+            "--Logging:LogLevel:Default=Warning",
+            // The tiny generator lives outside the data root: allow both.
+            $"--RlGaf:DataRoots:0={dataRoot}", $"--RlGaf:DataRoots:1={Path.GetDirectoryName(TinyModel.Path)}",
+        };
+        args.AddRange(extra.Select(e => "--" + e));
+        var app = WorkbenchHost.Build([.. args]);
+        await app.StartAsync();
+        var address = app.Urls.First();
+        return new TestApp(app, dataRoot, new Uri(address)) { _ownsRoot = owns };
+    }
+
+    public HttpClient Client() => new() { BaseAddress = BaseAddress };
+
+    /// <summary>Polls until <paramref name="condition"/> holds (training runs on its own thread).</summary>
+    public static async Task WaitFor(Func<bool> condition, string what, int seconds = 120)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out after {seconds} s waiting for: {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+        if (_ownsRoot) TryDelete(DataRoot);
+    }
+
+    /// <summary>Best effort: a paused run's thread may still hold a file.</summary>
+    public static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>Tests that host the app and train share the two cores: one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class HostedCollection
+{
+    public const string Name = "hosted";
+}

@@ -1,0 +1,57 @@
+using RlGaf.Workbench.Services;
+
+namespace RlGaf.Workbench.Tests.Unit;
+
+public class ChartSeriesTests
+{
+    private static readonly MetricGroup Disc = RunViews.Groups.Single(g => g.Id == "disc");
+    private static readonly MetricGroup Reward = RunViews.Groups.Single(g => g.Id == "reward");
+
+    [Fact]
+    public void Append_returns_only_the_new_points_of_this_chart()
+    {
+        var c = new ChartSeries(Disc, 0.5);
+        var first = c.Append(1, new Dictionary<string, double> { ["disc/loss"] = 0.7, ["reward/mean"] = 3 });
+        Assert.Equal(2, first.NewTraces.Count); // raw + smoothed of disc/loss; reward/mean is another chart's
+        Assert.Equal([0, 1], first.Indices);
+        var second = c.Append(2, new Dictionary<string, double> { ["disc/loss"] = 0.5 });
+        Assert.Empty(second.NewTraces);
+        Assert.Equal([2], second.X[0]);
+        Assert.Equal(0.5, second.Y[0].Single());
+        Assert.Equal(2, c.PointCount);
+    }
+
+    [Fact]
+    public void Non_finite_values_become_gaps()
+    {
+        var c = new ChartSeries(Disc, 0.0);
+        var ext = c.Append(1, new Dictionary<string, double> { ["disc/loss"] = double.NaN });
+        Assert.All(ext.Y, ys => Assert.Null(ys.Single()));
+        // And a full rebuild serialises too.
+        var json = System.Text.Json.JsonSerializer.Serialize(c.BuildTraces().Cast<object>().ToList());
+        Assert.Contains("null", json);
+    }
+
+    [Fact]
+    public void Reward_chart_has_a_std_band_before_its_metric_traces()
+    {
+        var c = new ChartSeries(Reward, 0.0);
+        var ext = c.Append(1, new Dictionary<string, double> { ["reward/mean"] = 1, ["reward/std"] = 0.5 });
+        Assert.Contains(0, ext.Indices);
+        Assert.Contains(1, ext.Indices);
+        Assert.Equal(0.5, ext.Y[ext.Indices.IndexOf(0)].Single());
+        Assert.Equal(1.5, ext.Y[ext.Indices.IndexOf(1)].Single());
+        Assert.Equal(4, c.BuildTraces().Count);
+    }
+
+    [Fact]
+    public void Changing_the_smoothing_rebuilds_the_smoothed_traces_from_the_raw_points()
+    {
+        var c = new ChartSeries(Disc, 0.0);
+        c.Append(1, new Dictionary<string, double> { ["disc/acc"] = 0 });
+        c.Append(2, new Dictionary<string, double> { ["disc/acc"] = 1 });
+        c.SetSmoothing(0.5);
+        var smoothed = (Plotly.Blazor.Traces.Scatter)c.BuildTraces()[1];
+        Assert.Equal(1.0 * 0.5 / 0.75, (double)smoothed.Y[1], 12);
+    }
+}

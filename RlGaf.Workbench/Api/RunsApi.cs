@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Storage;
+using RlGaf.Workbench.Training;
+
+namespace RlGaf.Workbench.Api;
+
+/// <summary>A run as the API and the run list show it.</summary>
+public sealed record RunView(string Id, string Name, string Status, string? Message, string Method, string Dataset, int Step, int TotalSteps,
+    DateTime CreatedUtc, DateTime UpdatedUtc, IReadOnlyDictionary<string, double> Latest)
+{
+    public static RunView From(RunRecord r) => new(r.Id, r.Name, RunStore.Kebab(r.Status.ToString()), r.Message, r.Method, r.Dataset,
+        r.Step, r.TotalSteps, r.CreatedUtc, r.UpdatedUtc, r.Latest);
+}
+
+/// <summary>
+/// The HTTP API under /api (minimal APIs). It goes through <see cref="TrainingHost"/>, so it has the
+/// same validation as the forms: a refused request is 400 with the reason, an unknown run 404, a
+/// request that does not fit the run's state 409.
+/// </summary>
+public static class RunsApi
+{
+    /// <summary>JSON for the API and the hub: NaN/Infinity allowed (losses do go NaN), kebab-case enums.</summary>
+    public static void Configure(JsonSerializerOptions o)
+    {
+        o.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
+        if (!o.Converters.OfType<JsonStringEnumConverter>().Any()) o.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower));
+    }
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/runs");
+        api.MapGet("", (TrainingHost host) => host.Store.List().Select(RunView.From));
+        api.MapGet("/{id}", (string id, TrainingHost host) =>
+            host.Store.Get(id) is { } r ? Results.Ok(new { run = RunView.From(r), settings = JsonDocument.Parse(r.SettingsJson).RootElement }) : NotFound(id));
+        api.MapGet("/presets", () => Presets.All.Select(p => new { name = p.Key, description = p.Value.Description }));
+        api.MapPost("", (JsonElement body, TrainingHost host, Services.RunViews views) => Guard(() =>
+        {
+            var (settings, name) = ParseCreate(body, views.Preset);
+            var r = host.Create(settings, name);
+            return Results.Created($"/api/runs/{r.Id}", RunView.From(r));
+        }));
+        api.MapPost("/{id}/pause", (string id, TrainingHost host) => Guard(() => { host.Pause(id); return Accepted(host, id); }));
+        api.MapPost("/{id}/resume", (string id, TrainingHost host) => Guard(() => { host.Resume(id); return Accepted(host, id); }));
+        api.MapPost("/{id}/stop", (string id, TrainingHost host) => Guard(() => { host.Stop(id); return Accepted(host, id); }));
+        api.MapPost("/{id}/clone", (string id, TrainingHost host) => Guard(() =>
+        {
+            var r = host.Clone(id);
+            return Results.Created($"/api/runs/{r.Id}", RunView.From(r));
+        }));
+        api.MapDelete("/{id}", (string id, TrainingHost host) => Guard(() => { host.Delete(id); return Results.NoContent(); }));
+        api.MapPost("/{id}/settings", (string id, JsonElement body, TrainingHost host) => Guard(() =>
+        {
+            if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"key\": value, ...}.");
+            var changes = body.EnumerateObject().Select(p => (p.Name, Text(p.Value))).ToList();
+            if (changes.Count == 0) throw new ArgumentException("no settings given.");
+            // Check them all before applying any, so a bad one refuses the whole request.
+            var check = RunSettings.FromJson(host.Store.Get(id)?.SettingsJson ?? throw new KeyNotFoundException($"run '{id}' does not exist."));
+            foreach (var (k, v) in changes)
+            {
+                if (!RunSettings.LiveKeys.Contains(k))
+                    throw new ArgumentException($"{k}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
+                check = check.With(k, v);
+            }
+            check.Validate();
+            foreach (var (k, v) in changes) host.Change(id, k, v);
+            return Results.Accepted($"/api/runs/{id}", new { applied_at = "next step", changes = changes.ToDictionary(c => c.Name, c => c.Item2) });
+        }));
+        api.MapGet("/{id}/metrics.json", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)
+            : Results.Ok(host.Store.GetMetrics(id).Select(p => new { step = p.Step, metrics = p.Values })));
+        api.MapGet("/{id}/metrics.csv", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)
+            : Results.Text(MetricsCsv(host.Store.GetMetrics(id)), "text/csv"));
+        api.MapGet("/{id}/samples.jsonl", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)
+            : Results.Text(SamplesJsonl(host.Store.GetSamples(id)), "application/jsonl"));
+        api.MapGet("/{id}/events", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)
+            : Results.Ok(host.Store.GetEvents(id).Select(EventView.From)));
+    }
+
+    /// <summary>JSON settings, or {"preset": name, "set": {key: value}, "name": "..."}.</summary>
+    public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body, Func<string, RunSettings>? preset = null)
+    {
+        if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object: settings, or {\"preset\": name, \"set\": {...}}.");
+        if (!body.TryGetProperty("preset", out var presetName))
+            return (RunSettings.FromJson(body.GetRawText(), "settings").Validate(), null);
+        var settings = (preset ?? Presets.Get)(presetName.GetString() ?? "");
+        string? name = presetName.GetString();
+        foreach (var p in body.EnumerateObject())
+        {
+            switch (p.Name)
+            {
+                case "preset": break;
+                case "name": name = p.Value.GetString(); break;
+                case "set":
+                    if (p.Value.ValueKind != JsonValueKind.Object) throw new ArgumentException("set: expected an object {key: value}.");
+                    foreach (var kv in p.Value.EnumerateObject()) settings = settings.With(kv.Name, Text(kv.Value));
+                    break;
+                default: throw new ArgumentException($"unknown field '{p.Name}' (expected preset, set, name).");
+            }
+        }
+        return (settings.Validate(), name);
+    }
+
+    internal static string Text(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.String => v.GetString()!,
+        JsonValueKind.True => "true",
+        JsonValueKind.False => "false",
+        JsonValueKind.Null => "",
+        _ => v.GetRawText(),
+    };
+
+    /// <summary>One row per logged step, one column per metric (sorted), empty where a step did not log it.</summary>
+    public static string MetricsCsv(IReadOnlyList<MetricPoint> points)
+    {
+        var keys = points.SelectMany(p => p.Values.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
+        var sb = new StringBuilder("step");
+        foreach (var k in keys) sb.Append(',').Append(k);
+        sb.Append('\n');
+        foreach (var p in points)
+        {
+            sb.Append(p.Step.ToString(CultureInfo.InvariantCulture));
+            foreach (var k in keys)
+            {
+                sb.Append(',');
+                if (p.Values.TryGetValue(k, out var v)) sb.Append(v.ToString("R", CultureInfo.InvariantCulture));
+            }
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    private static readonly JsonSerializerOptions Line = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static string SamplesJsonl(IReadOnlyList<SampleDoc> samples)
+    {
+        var sb = new StringBuilder();
+        foreach (var s in samples)
+            sb.Append(JsonSerializer.Serialize(new
+            {
+                step = s.Step, prompt_index = s.PromptIndex, prompt = s.Prompt, completion = s.Completion,
+                disc_score = s.DiscScore, reward = s.Reward, verdict = s.Verdict,
+            }, Line)).Append('\n');
+        return sb.ToString();
+    }
+
+    private static IResult Accepted(TrainingHost host, string id) =>
+        Results.Accepted($"/api/runs/{id}", host.Store.Get(id) is { } r ? RunView.From(r) : null);
+
+    private static IResult NotFound(string id) => Results.NotFound(new { error = $"run '{id}' does not exist." });
+
+    /// <summary>Maps the host's refusals to status codes with the reason.</summary>
+    private static IResult Guard(Func<IResult> action)
+    {
+        try { return action(); }
+        catch (KeyNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
+        catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
+        catch (InvalidOperationException e) { return Results.Conflict(new { error = e.Message }); }
+    }
+}
