@@ -57,7 +57,8 @@ public sealed partial class AdversarialTrainer
     /// <summary>
     /// The generator's adversarial loss for sampled sequences and their Gumbel noise: a teacher-forced
     /// pass gives the logits with gradient; the discriminator (frozen for this pass) reads the
-    /// (straight-through) Gumbel-Softmax samples; plus mle_coef x MLE on the real completions.
+    /// (straight-through) Gumbel-Softmax samples; plus kl_coef x the exact per-token KL to the SFT
+    /// model, plus mle_coef x MLE on the real completions.
     /// </summary>
     internal (Tensor Loss, Tensor Logits, Tensor FakeScore, Tensor? Mle) GumbelObjective(SequenceBatch batch, Tensor noise, IReadOnlyList<TaskExample> examples)
     {
@@ -81,6 +82,17 @@ public sealed partial class AdversarialTrainer
             foreach (var p in disc.parameters()) p.requires_grad = true;
         }
         var loss = AdversarialLosses.Generator(fakeScore, realScore, Settings.DiscLoss);
+        if (KlCoef > 0)
+        {
+            // Exact per-token KL(pi || pi_ref) of the full next-token distributions, differentiable: the
+            // same anchor to the SFT model that PPO's penalty gives, which keeps the texts well formed
+            // while the discriminator's gradient pulls at every position.
+            Tensor refLogits;
+            using (no_grad()) refLogits = PolicyMath.CompletionLogits(Reference.Forward(batch.Tokens, batch.AttentionMask), batch, Settings.SampleTemperature);
+            var logp = logits.log_softmax(-1);
+            var kl = (logp.exp() * (logp - refLogits.log_softmax(-1))).sum(-1);
+            loss = loss + KlCoef * PolicyMath.MaskedMean(kl, batch.CompletionMask);
+        }
         Tensor? mle = null;
         if (Settings.MleCoef > 0)
         {
