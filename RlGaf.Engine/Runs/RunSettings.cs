@@ -293,7 +293,7 @@ public sealed record RunSettings
         Require(MleCoef >= 0, "mle_coef", MleCoef, "must be non-negative");
         Require(EvalEvery >= 1, "eval_every", EvalEvery, "must be at least 1");
         Require(EvalPrompts is >= 2 and <= 10000, "eval_prompts", EvalPrompts, "must be in [2, 10000]");
-        Require(SamplesPerEval >= 0 && SamplesPerEval <= EvalPrompts, "samples_per_eval", SamplesPerEval, "must be in [0, eval_prompts]");
+        Require(SamplesPerEval >= 0 && SamplesPerEval <= EvalPrompts, "samples_per_eval", SamplesPerEval, $"must be in [0, eval_prompts = {EvalPrompts}]");
         Require(CheckpointEvery >= 1, "checkpoint_every", CheckpointEvery, "must be at least 1");
         Require(KeepCheckpoints >= 1, "keep_checkpoints", KeepCheckpoints, "must be at least 1");
         Require(Device is "auto" or "cpu" or "cuda", "device", Device, "must be auto, cpu or cuda");

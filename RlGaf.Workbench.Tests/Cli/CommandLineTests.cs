@@ -98,7 +98,7 @@ public class CommandLineTests
         try
         {
             var (code, @out, err) = Run("train", "--preset", "reinforce", "--set", $"generator={TinyModel.Value}", "--set", "batch_size=4",
-                "--set", "max_new_tokens=10", "--set", "eval_prompts=6", "--set", "eval_every=2", "--set", "disc_pretrain_steps=1",
+                "--set", "max_new_tokens=10", "--set", "eval_prompts=6", "--set", "samples_per_eval=4", "--set", "eval_every=2", "--set", "disc_pretrain_steps=1",
                 "--steps", "3", "--data-root", data, "--out", export, "--json");
             Assert.True(code == 0, err);
             using var doc = JsonDocument.Parse(@out.Trim().Split('\n')[^1]);
