@@ -48,6 +48,9 @@ public static class WorkbenchHost
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
 
         var app = builder.Build();
+        var claimed = app.Services.GetRequiredService<RunStore>();
+        claimed.ClaimForWorkbench();
+        app.Lifetime.ApplicationStopped.Register(claimed.ReleaseWorkbenchClaim);
         if (!app.Environment.IsDevelopment())
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
         if (!string.IsNullOrWhiteSpace(options.AccessToken))

@@ -91,6 +91,26 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void Train_refuses_to_write_a_store_that_a_running_workbench_serves()
+    {
+        var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;
+        try
+        {
+            // This test process stands in for a live workbench that claimed the data root.
+            File.WriteAllText(Path.Combine(data, "workbench.pid"), Environment.ProcessId.ToString());
+            var (code, _, err) = Run("train", "--preset", "sft", "--data-root", data);
+            Assert.NotEqual(0, code);
+            Assert.Contains("workbench", err);
+            Assert.Contains("/api/runs", err);
+            // A stale claim (no such process) does not block.
+            File.WriteAllText(Path.Combine(data, "workbench.pid"), "999999");
+            var runs = Run("runs", "--data-root", data);
+            Assert.Equal(0, runs.Code);
+        }
+        finally { Directory.Delete(data, true); }
+    }
+
+    [Fact]
     public void Train_then_runs_then_export_share_one_store()
     {
         var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;

@@ -44,6 +44,7 @@ internal static class TrainCommand
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed();
         settings.Validate(); // refused before anything starts, naming the setting
+        EnsureNoWorkbench(dataRoot);
 
         using var store = new RunStore(dataRoot);
         var record = store.Create(settings, name ?? preset);
@@ -61,6 +62,7 @@ internal static class TrainCommand
         bool json = args.Flag("--json");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
+        EnsureNoWorkbench(dataRoot);
         using var store = new RunStore(dataRoot);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         using var run = AdversarialRun.Open(record.RunDir, store.ModelsRoot);
@@ -108,6 +110,14 @@ internal static class TrainCommand
 
     private static string DataRoot(ArgParser args) =>
         WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);
+
+    /// <summary>Refuses to write the store while a workbench process serves it (one writer process).</summary>
+    private static void EnsureNoWorkbench(string dataRoot)
+    {
+        if (RunStore.RunningWorkbench(dataRoot) is { } pid)
+            throw new UsageException($"the workbench (process {pid}) is serving {dataRoot}; start the run there or through its API " +
+                                     "(POST /api/runs), or stop the workbench first. Nothing was started.");
+    }
 
     private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
         m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";

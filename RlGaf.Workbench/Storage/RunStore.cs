@@ -189,6 +189,34 @@ public sealed class RunStore : IDisposable
         if (r is not null && Directory.Exists(r.RunDir)) Directory.Delete(r.RunDir, true);
     }
 
+    private const string OwnerFile = "workbench.pid";
+
+    /// <summary>
+    /// The web workbench claims its data root while it runs (LiteDB's direct mode has one writer
+    /// process): writing from a second process could corrupt the database, so the command line checks
+    /// <see cref="RunningWorkbench"/> first.
+    /// </summary>
+    public void ClaimForWorkbench() => File.WriteAllText(Path.Combine(DataRoot, OwnerFile), Environment.ProcessId.ToString());
+
+    public void ReleaseWorkbenchClaim()
+    {
+        var path = Path.Combine(DataRoot, OwnerFile);
+        if (File.Exists(path) && File.ReadAllText(path).Trim() == Environment.ProcessId.ToString()) File.Delete(path);
+    }
+
+    /// <summary>The process id of a live workbench serving <paramref name="dataRoot"/>, or null.</summary>
+    public static int? RunningWorkbench(string dataRoot)
+    {
+        var path = Path.Combine(dataRoot, OwnerFile);
+        if (!File.Exists(path) || !int.TryParse(File.ReadAllText(path).Trim(), out int pid) || pid == Environment.ProcessId) return null;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return p.HasExited ? null : pid;
+        }
+        catch (ArgumentException) { return null; } // no such process: a stale claim
+    }
+
     internal static string Kebab(string name) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(name);
 
     public void Dispose() => _db.Dispose();
