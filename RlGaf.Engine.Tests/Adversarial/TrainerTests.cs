@@ -52,7 +52,7 @@ public class TrainerTests
         var (sft, task) = Load();
         var settings = TinySft.Settings(TrainingMethod.Gumbel) with
         {
-            BatchSize = 16, GenLr = 3e-3, DiscLr = 1e-3, DSteps = 0, GumbelTau = 0.5, GumbelHard = false, DiscLoss = DiscriminatorLossKind.Bce,
+            BatchSize = 16, GenLr = 1e-3, DiscLr = 1e-3, DSteps = 0, KlCoef = 0, GumbelTau = 0.5, GumbelHard = false, DiscLoss = DiscriminatorLossKind.Bce,
         };
         using var trainer = new AdversarialTrainer(task, sft.Model, settings, CPU, discriminator: Discriminator.FromGenerator(sft.Model, 3));
         trainer.PretrainDiscriminator(10); // an opinion to descend on; it stays frozen below
@@ -60,7 +60,7 @@ public class TrainerTests
         var (batch, noise, examples) = trainer.DrawGumbelBatch();
         // Same sequences, same noise: each gradient step must lower the loss the discriminator gives them.
         var losses = new List<double>();
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 8; i++)
         {
             var (loss, _, _, _) = trainer.GumbelObjective(batch, noise, examples);
             losses.Add(loss.item<float>());
@@ -68,7 +68,7 @@ public class TrainerTests
         }
         Assert.Equal(disc, ParameterSnapshot(trainer.Disc!));
         for (int i = 1; i < losses.Count; i++) Assert.True(losses[i] < losses[i - 1], $"loss rose at update {i}: {string.Join(", ", losses)}");
-        Assert.True(losses[^1] < losses[0] - 0.03, $"losses {string.Join(", ", losses)}");
+        Assert.True(losses[^1] < losses[0] - 0.015, $"losses {string.Join(", ", losses)}");
     }
 
     [Fact]

@@ -8,21 +8,24 @@ public static class Presets
 {
     private static readonly RunSettings Base = new() { Dataset = "synthetic-reviews", Generator = "pretrain" };
 
+    // Tuned on this 2-core CPU against the targets of issue 3 (positive rate from ~50% to >= 90% with
+    // valid rate >= 90% and distinct-2 >= 80% of the SFT model's); the figures each reached are in
+    // docs/results.md. Shared defaults (RunSettings): disc_lr 5e-4, d_steps 2, kl_coef 0.1.
     public static readonly IReadOnlyDictionary<string, (string Description, RunSettings Settings)> All =
         new Dictionary<string, (string, RunSettings)>
         {
             ["sft"] = ("Supervised fine-tuning on positive reviews: the paper's SFT baseline.",
-                Base with { Method = TrainingMethod.Sft, Steps = 150, GenLr = 3e-4, EvalEvery = 25 }),
-            ["reinforce"] = ("RLGAF with REINFORCE: the discriminator's probability as reward, batch baseline, KL penalty.",
-                Base with { Method = TrainingMethod.Reinforce, Steps = 200, GenLr = 2e-4, DiscLr = 1e-4, KlCoef = 0.02 }),
+                Base with { Method = TrainingMethod.Sft, Steps = 150, GenLr = 3e-4 }),
+            ["reinforce"] = ("RLGAF with REINFORCE: the discriminator's probability as reward, batch baseline, whitening, KL penalty.",
+                Base with { Method = TrainingMethod.Reinforce, Steps = 200, GenLr = 1e-4 }),
             ["seqgan-rollout"] = ("RLGAF with SeqGAN's Monte-Carlo rollouts: a reward per token from a lagged rollout policy.",
-                Base with { Method = TrainingMethod.SeqganRollout, Steps = 120, Rollouts = 2, GenLr = 2e-4, KlCoef = 0.02, BatchSize = 24 }),
+                Base with { Method = TrainingMethod.SeqganRollout, Steps = 100, Rollouts = 2, GenLr = 1.5e-4, BatchSize = 24 }),
             ["ppo"] = ("RLGAF with PPO (InstructGPT / TRL): KL-penalised per-token reward, value head, GAE, clipped updates.",
-                Base with { Method = TrainingMethod.Ppo, Steps = 120, GenLr = 1e-4, KlCoef = 0.05, Reward = Adversarial.RewardKind.Logit }),
-            ["gumbel"] = ("RLGAF with Gumbel-Softmax (RelGAN): straight-through samples, RSGAN loss, exponential temperature annealing.",
-                Base with { Method = TrainingMethod.Gumbel, Steps = 200, GenLr = 1e-4, DiscLoss = Adversarial.DiscriminatorLossKind.Rsgan, GumbelBetaMax = 10, GumbelSchedule = "exp" }),
+                Base with { Method = TrainingMethod.Ppo, Steps = 150, GenLr = 1e-4, Reward = Adversarial.RewardKind.Prob }),
+            ["gumbel"] = ("RLGAF with Gumbel-Softmax (RelGAN): straight-through samples, RSGAN loss, annealed temperature, KL anchor.",
+                Base with { Method = TrainingMethod.Gumbel, Steps = 150, GenLr = 3e-4, DSteps = 1, KlCoef = 0.3, DiscLoss = Adversarial.DiscriminatorLossKind.Rsgan, GumbelBetaMax = 5, GumbelSchedule = "exp" }),
             ["rlhf-proxy"] = ("The RLHF comparison: PPO against a frozen sentiment classifier trained once on labelled reviews.",
-                Base with { Method = TrainingMethod.RlhfProxy, Steps = 120, GenLr = 1e-4, KlCoef = 0.05, Reward = Adversarial.RewardKind.Logit }),
+                Base with { Method = TrainingMethod.RlhfProxy, Steps = 120, GenLr = 2e-4, Reward = Adversarial.RewardKind.Prob }),
         };
 
     public static RunSettings Get(string name) =>

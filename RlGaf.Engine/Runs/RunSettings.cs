@@ -60,7 +60,7 @@ public sealed record RunSettings
     [JsonPropertyName("gen_grad_clip")] public double GenGradClip { get; init; } = 1.0;
 
     // --- Discriminator ---
-    [JsonPropertyName("disc_lr")] public double DiscLr { get; init; } = 1e-4;
+    [JsonPropertyName("disc_lr")] public double DiscLr { get; init; } = 5e-4;
     /// <summary>bce (standard GAN) or rsgan (relativistic standard, RelGAN).</summary>
     [JsonPropertyName("disc_loss")] public DiscriminatorLossKind DiscLoss { get; init; } = DiscriminatorLossKind.Bce;
     /// <summary>One-sided label smoothing of the real target (0 = off).</summary>
@@ -71,7 +71,7 @@ public sealed record RunSettings
     /// <summary>Discriminator updates before the adversarial phase.</summary>
     [JsonPropertyName("disc_pretrain_steps")] public int DiscPretrainSteps { get; init; } = 50;
     /// <summary>Discriminator updates each time it trains (live): the "d" of the update ratio.</summary>
-    [JsonPropertyName("d_steps")] public int DSteps { get; init; } = 1;
+    [JsonPropertyName("d_steps")] public int DSteps { get; init; } = 2;
     /// <summary>The discriminator trains once every this many generator updates (live): the "m" of the ratio.</summary>
     [JsonPropertyName("d_every")] public int DEvery { get; init; } = 1;
     /// <summary>Epochs over each fresh batch of negatives.</summary>
@@ -85,7 +85,7 @@ public sealed record RunSettings
     [JsonPropertyName("baseline_decay")] public double BaselineDecay { get; init; } = 0.9;
     [JsonPropertyName("whiten_rewards")] public bool WhitenRewards { get; init; } = true;
     /// <summary>Per-token KL penalty to the frozen SFT model (REINFORCE; PPO's initial coefficient) (live).</summary>
-    [JsonPropertyName("kl_coef")] public double KlCoef { get; init; } = 0.05;
+    [JsonPropertyName("kl_coef")] public double KlCoef { get; init; } = 0.1;
     /// <summary>Entropy bonus coefficient.</summary>
     [JsonPropertyName("entropy_coef")] public double EntropyCoef { get; init; } = 0.0;
     /// <summary>Monte-Carlo rollouts per token (seqgan-rollout).</summary>
