@@ -23,9 +23,9 @@ public static class Presets
             ["ppo"] = ("RLGAF with PPO (InstructGPT / TRL): KL-penalised per-token reward, value head, GAE, clipped updates.",
                 Base with { Method = TrainingMethod.Ppo, Steps = 150, GenLr = 1e-4, Reward = Adversarial.RewardKind.Prob }),
             ["gumbel"] = ("RLGAF with Gumbel-Softmax (RelGAN): straight-through samples, RSGAN loss, annealed temperature, KL anchor.",
-                Base with { Method = TrainingMethod.Gumbel, Steps = 150, GenLr = 3e-4, DSteps = 1, KlCoef = 0.3, DiscLoss = Adversarial.DiscriminatorLossKind.Rsgan, GumbelBetaMax = 5, GumbelSchedule = "exp" }),
+                Base with { Method = TrainingMethod.Gumbel, Steps = 150, GenLr = 1e-4, DSteps = 1, KlCoef = 1.0, DiscLoss = Adversarial.DiscriminatorLossKind.Rsgan, GumbelBetaMax = 5, GumbelSchedule = "exp" }),
             ["rlhf-proxy"] = ("The RLHF comparison: PPO against a frozen sentiment classifier trained once on labelled reviews.",
-                Base with { Method = TrainingMethod.RlhfProxy, Steps = 120, GenLr = 2e-4, Reward = Adversarial.RewardKind.Prob }),
+                Base with { Method = TrainingMethod.RlhfProxy, Steps = 100, GenLr = 1e-4, Reward = Adversarial.RewardKind.Prob }),
         };
 
     public static RunSettings Get(string name) =>
