@@ -17,9 +17,7 @@ public sealed partial class AdversarialTrainer
     {
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
-        var prompts = RealExamples(Step, Purpose.Prompts).Select(e => e.Prompt).ToList();
-        var (batch, _) = Generate(Policy, prompts, Settings.SampleTemperature, SeedFor(Step, Purpose.Sample));
-        metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
+        var batch = SampleTrainingBatch(metrics);
         sw.Restart();
 
         var mask = batch.CompletionMask;

@@ -174,6 +174,16 @@ public sealed partial class AdversarialTrainer : IDisposable
         return (new SequenceBatch(prompts, completions, _eot, _device), result.Sequences.Select(s => s.EndedWithEos).ToArray());
     }
 
+    /// <summary>The step's policy samples for this step's prompts (REINFORCE and PPO), timed as time/generate.</summary>
+    private SequenceBatch SampleTrainingBatch(Dictionary<string, double> metrics)
+    {
+        var sw = Stopwatch.StartNew();
+        var prompts = RealExamples(Step, Purpose.Prompts).Select(e => e.Prompt).ToList();
+        var (batch, _) = Generate(Policy, prompts, Settings.SampleTemperature, SeedFor(Step, Purpose.Sample));
+        metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
+        return batch;
+    }
+
     private IReadOnlyList<TaskExample> RealExamples(int step, Purpose purpose, int k = 0) =>
         Task.SampleReal(Settings.BatchSize, SeedFor(step, purpose, k));
 

@@ -59,6 +59,16 @@ public static class ModelDirectory
         Directory.CreateDirectory(directory);
         HfCheckpoint.Save(model, config, directory);
         vocabulary.Save(directory);
+        if (!vocabulary.IsFull)
+        {
+            // transformers defaults bos/eos to 50256, outside a compact vocabulary: name the compact id.
+            var configPath = Path.Combine(directory, HfCheckpoint.ConfigFile);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+            json["bos_token_id"] = vocabulary.EndOfTextId;
+            json["eos_token_id"] = vocabulary.EndOfTextId;
+            File.WriteAllText(configPath + ".tmp", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.Move(configPath + ".tmp", configPath, overwrite: true);
+        }
         if (info is null) return;
         var path = Path.Combine(directory, ModelInfo.FileName);
         File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(info, Json));
