@@ -45,6 +45,19 @@ public class PolicyMathTests
     }
 
     [Fact]
+    public void A_batch_whose_rows_fit_alone_is_cut_to_fit_the_window_as_a_rectangle()
+    {
+        // Row 0: long prompt, short completion; row 1: short prompt, long completion. Each fits in 64,
+        // the padded rectangle (40 + 30) would not.
+        int[] longPrompt = [.. Enumerable.Repeat(1, 40)], shortPrompt = [1];
+        var batch = new SequenceBatch([longPrompt, shortPrompt], [[2, 2, 2, 2, 2], [.. Enumerable.Repeat(3, 30)]], padId: 0, CPU, maxLength: 64);
+        Assert.Equal(64, batch.PromptWidth + batch.CompletionWidth);
+        Assert.Equal(24, batch.Completions[1].Length);
+        Assert.Equal(5, batch.Completions[0].Length);
+        Assert.Throws<ArgumentException>(() => new SequenceBatch([[.. Enumerable.Repeat(1, 64)]], [[2]], 0, CPU, maxLength: 64));
+    }
+
+    [Fact]
     public void Adversarial_losses_match_their_formulas()
     {
         var real = tensor(new float[] { 2f, -1f });

@@ -188,7 +188,7 @@ public sealed partial class AdversarialTrainer : IDisposable
         Task.SampleReal(Settings.BatchSize, SeedFor(step, purpose, k));
 
     private SequenceBatch RealBatch(IReadOnlyList<TaskExample> examples) =>
-        new(examples.Select(e => e.Prompt).ToList(), examples.Select(e => e.Completion).ToList(), _eot, _device);
+        new(examples.Select(e => e.Prompt).ToList(), examples.Select(e => e.Completion).ToList(), _eot, _device, Policy.Config.NPositions);
 
     // ---- Shared pieces -------------------------------------------------------------------------
 

@@ -26,11 +26,22 @@ public sealed class SequenceBatch
     /// <summary>[B] column of each row's last real token (where a sequence score is read).</summary>
     public Tensor LastIndex { get; }
 
-    public SequenceBatch(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> completions, int padId, Device device)
+    /// <param name="maxLength">
+    /// The model's window: completions are cut so that the padded rectangle (longest prompt + longest
+    /// completion) fits. Each example may fit alone and the rectangle still not (a long prompt in one row,
+    /// a long completion in another); cutting real completions costs their tail, never a crash.
+    /// </param>
+    public SequenceBatch(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> completions, int padId, Device device, int? maxLength = null)
     {
         if (prompts.Count == 0 || prompts.Count != completions.Count)
             throw new ArgumentException($"A batch needs as many completions as prompts (got {prompts.Count} and {completions.Count}), at least one.");
         if (prompts.Any(p => p.Length == 0)) throw new ArgumentException("Every prompt must hold at least the beginning-of-sequence token.");
+        if (maxLength is int max)
+        {
+            int room = max - prompts.Max(p => p.Length);
+            if (room < 1) throw new ArgumentException($"A prompt of {prompts.Max(p => p.Length)} tokens leaves no room in the model's window of {max}.");
+            if (completions.Any(c => c.Length > room)) completions = completions.Select(c => c.Length > room ? c[..room] : c).ToList();
+        }
         Prompts = prompts;
         Completions = completions;
         PromptWidth = prompts.Max(p => p.Length);

@@ -113,7 +113,7 @@ public static class RunSetup
             {
                 using var scope = NewDisposeScope();
                 var ex = task.SampleLabelled(s.BatchSize, (ulong)(s.Seed * 1_000_003L + step));
-                var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device);
+                var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device, sft.Config.NPositions);
                 var labels = tensor(ex.Select(e => e.Label).ToArray(), device: device);
                 var loss = nn.functional.binary_cross_entropy_with_logits(rm.Score(batch), labels);
                 opt.zero_grad();
@@ -130,7 +130,7 @@ public static class RunSetup
         using (NewDisposeScope())
         {
             var ex = task.SampleLabelled(256, 0xACCUL);
-            var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device);
+            var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device, sft.Config.NPositions);
             var predicted = rm.Score(batch).gt(0).cpu().data<bool>().ToArray();
             accuracy = predicted.Zip(ex).Count(p => p.First == (p.Second.Label > 0.5f)) / (double)ex.Count;
         }
