@@ -47,12 +47,9 @@ public static class RunCheckpoint
         if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
         System.IO.Directory.CreateDirectory(tmp);
 
-        WriteModule(Path.Combine(tmp, "policy.safetensors"), trainer.Policy);
-        if (trainer.Disc is not null) WriteModule(Path.Combine(tmp, "disc.safetensors"), trainer.Disc);
-        if (trainer.ValueHead is not null) WriteModule(Path.Combine(tmp, "value_head.safetensors"), trainer.ValueHead);
-        if (trainer.RolloutPolicy is not null) WriteModule(Path.Combine(tmp, "rollout.safetensors"), trainer.RolloutPolicy);
-        trainer.GenOptimizer.save_state_dict(Path.Combine(tmp, "gen_optimizer.bin"));
-        trainer.DiscOptimizer?.save_state_dict(Path.Combine(tmp, "disc_optimizer.bin"));
+        foreach (var (file, module) in Modules(trainer)) WriteModule(Path.Combine(tmp, file), module);
+        trainer.GenOptimizer.save_state_dict(Path.Combine(tmp, GenOptimizerFile));
+        trainer.DiscOptimizer?.save_state_dict(Path.Combine(tmp, DiscOptimizerFile));
         File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
 
         var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal)
@@ -115,12 +112,20 @@ public static class RunCheckpoint
     /// <summary>Restores weights and optimizer state into a trainer built with the same settings.</summary>
     public static void Restore(string checkpointDir, AdversarialTrainer trainer)
     {
-        ReadModule(Path.Combine(checkpointDir, "policy.safetensors"), trainer.Policy);
-        if (trainer.Disc is not null) ReadModule(Path.Combine(checkpointDir, "disc.safetensors"), trainer.Disc);
-        if (trainer.ValueHead is not null) ReadModule(Path.Combine(checkpointDir, "value_head.safetensors"), trainer.ValueHead);
-        if (trainer.RolloutPolicy is not null) ReadModule(Path.Combine(checkpointDir, "rollout.safetensors"), trainer.RolloutPolicy);
-        trainer.GenOptimizer.load_state_dict(Path.Combine(checkpointDir, "gen_optimizer.bin"));
-        trainer.DiscOptimizer?.load_state_dict(Path.Combine(checkpointDir, "disc_optimizer.bin"));
+        foreach (var (file, module) in Modules(trainer)) ReadModule(Path.Combine(checkpointDir, file), module);
+        trainer.GenOptimizer.load_state_dict(Path.Combine(checkpointDir, GenOptimizerFile));
+        trainer.DiscOptimizer?.load_state_dict(Path.Combine(checkpointDir, DiscOptimizerFile));
+    }
+
+    private const string GenOptimizerFile = "gen_optimizer.bin", DiscOptimizerFile = "disc_optimizer.bin";
+
+    /// <summary>The trainer's modules with their file names: one list for writing and for reading.</summary>
+    private static IEnumerable<(string File, nn.Module Module)> Modules(AdversarialTrainer trainer)
+    {
+        yield return ("policy.safetensors", trainer.Policy);
+        if (trainer.Disc is not null) yield return ("disc.safetensors", trainer.Disc);
+        if (trainer.ValueHead is not null) yield return ("value_head.safetensors", trainer.ValueHead);
+        if (trainer.RolloutPolicy is not null) yield return ("rollout.safetensors", trainer.RolloutPolicy);
     }
 
     /// <summary>Writes the checkpoint's generator as a model directory (Hugging Face layout + vocabulary), usable by 'sample'.</summary>

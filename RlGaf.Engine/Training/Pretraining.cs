@@ -64,7 +64,7 @@ public static class Pretraining
             NLayer: settings.NLayer, NHead: settings.NHead);
         var model = new Gpt2Model(config.Validate(), seed: settings.Mle.Seed);
         model.to(device);
-        double tokensPerSecond;
+        double tokensPerSecond, heldOutLoss;
         using (var trainer = new MleTrainer(model, corpus, settings.Mle, device))
         {
             var window = new Queue<double>();
@@ -72,10 +72,9 @@ public static class Pretraining
             trainer.Evaluated += (step, loss) => onEval?.Invoke(step, loss);
             trainer.Train(cancellationToken);
             tokensPerSecond = window.Count > 0 ? window.Average() : double.NaN;
+            // The last step always evaluates; only a cancelled run needs one more evaluation.
+            heldOutLoss = double.IsNaN(trainer.LastHeldOutLoss) || trainer.Step < settings.Mle.Steps ? trainer.HeldOutLoss() : trainer.LastHeldOutLoss;
         }
-        double heldOutLoss;
-        using (var evalTrainer = new MleTrainer(model, corpus, settings.Mle, device))
-            heldOutLoss = evalTrainer.HeldOutLoss();
 
         OracleReport? oracle = null;
         if (grammar is not null && settings.EvalSamples > 0)
