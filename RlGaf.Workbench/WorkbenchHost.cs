@@ -40,6 +40,7 @@ public static class WorkbenchHost
         builder.Services.AddSingleton<ModelLibrary>();
         builder.Services.AddSingleton<Training.ExperimentService>();
         builder.Services.AddSingleton<PathPolicy>();
+        builder.Services.AddSingleton<DatasetCatalog>();
         builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot)));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();

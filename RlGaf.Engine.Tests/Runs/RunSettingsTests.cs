@@ -39,4 +39,14 @@ public class RunSettingsTests
         Assert.Equal(0.5, s.KlCoef);
         Assert.Equal("seqgan-rollout", s.Get("method"));
     }
+
+    [Fact]
+    public void An_empty_optional_text_is_unset_so_forms_round_trip_to_the_same_json()
+    {
+        var fromForm = new RunSettings();
+        foreach (var key in RunSettings.Keys) fromForm = fromForm.With(key, new RunSettings().Get(key));
+        Assert.Null(fromForm.DiscCheckpoint);
+        Assert.Equal(new RunSettings().ToJson(), fromForm.ToJson());
+        Assert.Equal("", new RunSettings().With("dataset", "").Dataset); // required text stays text (Validate names it)
+    }
 }

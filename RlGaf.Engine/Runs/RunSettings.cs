@@ -185,7 +185,7 @@ public sealed record RunSettings
     public RunSettings With(string key, string value)
     {
         if (!Properties.TryGetValue(key, out var prop)) throw new ArgumentException($"unknown setting '{key}'.");
-        object? parsed = ParseValue(prop.PropertyType, value, key);
+        object? parsed = ParseValue(prop, value, key);
         return WithValue(prop, parsed);
     }
 
@@ -221,7 +221,7 @@ public sealed record RunSettings
             JsonValueKind.False => "false",
             _ => value.GetRawText(),
         };
-        try { return WithValue(prop, ParseValue(prop.PropertyType, text, key)); }
+        try { return WithValue(prop, ParseValue(prop, text, key)); }
         catch (ArgumentException e) { throw new ArgumentException($"{source}: {e.Message}"); }
     }
 
@@ -233,10 +233,14 @@ public sealed record RunSettings
         return clone;
     }
 
-    private static object? ParseValue(Type type, string text, string key)
+    private static readonly NullabilityInfoContext Nullability = new();
+
+    private static object? ParseValue(PropertyInfo prop, string text, string key)
     {
+        var type = prop.PropertyType;
         var underlying = Nullable.GetUnderlyingType(type) ?? type;
-        if (underlying == typeof(string)) return text;
+        // An optional text left empty (a form field) means unset, as in the JSON.
+        if (underlying == typeof(string)) return text.Length == 0 && IsOptional(prop) ? null : text;
         if (underlying == typeof(int))
             return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ArgumentException($"{key}: '{text}' is not an integer.");
         if (underlying == typeof(double))
@@ -251,6 +255,11 @@ public sealed record RunSettings
             throw new ArgumentException($"{key}: '{text}' is not one of {string.Join(", ", Enum.GetNames(underlying).Select(JsonNamingPolicy.KebabCaseLower.ConvertName))}.");
         }
         throw new ArgumentException($"{key}: unsupported setting type {type.Name}.");
+    }
+
+    private static bool IsOptional(PropertyInfo prop)
+    {
+        lock (Nullability) return Nullability.Create(prop).WriteState == NullabilityState.Nullable;
     }
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting and why.</summary>

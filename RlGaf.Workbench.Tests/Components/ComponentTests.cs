@@ -67,7 +67,54 @@ public class ComponentTests : IAsyncLifetime
         _ctx.Services.AddSingleton(host);
         _ctx.Services.AddSingleton(new RunViews());
         _ctx.Services.AddSingleton(new PathPolicy([_root]));
+        _ctx.Services.AddSingleton(new DatasetCatalog(new PathPolicy([_root])));
+        _ctx.Services.AddSingleton(new ModelLibrary(options));
         return host; // not started: created runs stay queued
+    }
+
+    [Fact]
+    public void New_run_page_offers_the_datasets_found_under_the_data_roots_and_loads_their_preset()
+    {
+        var host = AddHost();
+        var imdb = Path.Combine(_root, "corpora", "aclImdb");
+        foreach (var split in new[] { "train", "test" })
+            foreach (var label in new[] { "pos", "neg" })
+            {
+                Directory.CreateDirectory(Path.Combine(imdb, split, label));
+                File.WriteAllText(Path.Combine(imdb, split, label, "0_8.txt"), "A film.");
+            }
+        _ctx.Render<MudPopoverProvider>();
+        var cut = _ctx.Render<NewRunPage>();
+        Assert.Empty(cut.FindAll("#dataset-path")); // built in: no path to give
+
+        cut.FindComponent<MudSelect<DatasetKind>>().InvokeAsync(() => cut.FindComponent<MudSelect<DatasetKind>>().Instance.ValueChanged.InvokeAsync(DatasetKind.Imdb));
+        // The only aclImdb folder under the root is preselected, and the IMDB preset of the method is offered.
+        Assert.Equal(imdb, cut.Find("#dataset-path").GetAttribute("value"));
+        Assert.Contains("found under the data roots (1)", cut.Markup);
+        cut.Find("#apply-data-preset").Click();
+        cut.Find("#start-run").Click();
+        var run = Assert.Single(host.Store.List());
+        var settings = RunSettings.FromJson(run.SettingsJson);
+        Assert.Equal("imdb:" + imdb, settings.Dataset);
+        Assert.Equal(DataPresets.Imdb(TrainingMethod.Reinforce, imdb).ToJson(), settings.ToJson());
+        Assert.Equal("imdb-reinforce", run.Name);
+    }
+
+    [Fact]
+    public void New_run_page_names_a_dataset_path_outside_the_data_roots_or_missing()
+    {
+        var host = AddHost();
+        _ctx.Render<MudPopoverProvider>();
+        var cut = _ctx.Render<NewRunPage>();
+        var select = cut.FindComponent<MudSelect<DatasetKind>>();
+        cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync(DatasetKind.Squad));
+        cut.Find("#dataset-path").Change("/etc/passwd");
+        Assert.Contains("outside the data roots", cut.Markup);
+        cut.Find("#dataset-path").Change(Path.Combine(_root, "missing.json"));
+        Assert.Contains("does not exist", cut.Markup);
+        cut.Find("#start-run").Click();
+        Assert.Contains("dataset:", cut.Find("#form-error").TextContent);
+        Assert.Empty(host.Store.List());
     }
 
     [Fact]

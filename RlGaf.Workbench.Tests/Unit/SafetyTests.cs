@@ -40,4 +40,53 @@ public class SafetyTests
         Assert.Throws<ArgumentException>(() => policy.Apply(new RunSettings { DiscInit = DiscriminatorInit.Checkpoint, DiscCheckpoint = "/tmp/x" }));
         Assert.Equal("synthetic-reviews", policy.Apply(new RunSettings()).Dataset);
     }
+
+    [Fact]
+    public void Prefixed_dataset_paths_are_checked_after_their_prefix()
+    {
+        var root = Directory.CreateTempSubdirectory("rlgaf-paths-").FullName;
+        var policy = new PathPolicy([root]);
+        // Before this was checked, "imdb:/etc/x" became ROOT/imdb:/etc/x: never loadable and never refused.
+        var e = Assert.Throws<ArgumentException>(() => policy.Apply(new RunSettings { Dataset = "imdb:/etc/x" }));
+        Assert.StartsWith("dataset: '/etc/x' is outside the data roots", e.Message);
+        Assert.Throws<ArgumentException>(() => policy.Apply(new RunSettings { Dataset = "squad:../dev.json" }));
+        Assert.Equal("squad:" + Path.Combine(root, "squad", "dev.json"), policy.Apply(new RunSettings { Dataset = "squad:squad/dev.json" }).Dataset);
+        Assert.Equal("jsonl:" + Path.Combine(root, "a.jsonl"), policy.Apply(new RunSettings { Dataset = "jsonl:" + Path.Combine(root, "a.jsonl") }).Dataset);
+
+        var missing = Assert.Throws<ArgumentException>(() => PathPolicy.RequireDatasetExists("squad:" + Path.Combine(root, "dev.json")));
+        Assert.StartsWith("dataset: '", missing.Message);
+        File.WriteAllText(Path.Combine(root, "dev.json"), "{}");
+        PathPolicy.RequireDatasetExists("squad:" + Path.Combine(root, "dev.json"));
+        PathPolicy.RequireDatasetExists("synthetic-reviews");
+        Directory.Delete(root, true);
+    }
+
+    [Fact]
+    public void Dataset_catalog_finds_each_kind_and_round_trips_names()
+    {
+        var root = Directory.CreateTempSubdirectory("rlgaf-datasets-").FullName;
+        Directory.CreateDirectory(Path.Combine(root, "imdb", "aclImdb", "train", "pos"));
+        Directory.CreateDirectory(Path.Combine(root, "imdb", "aclImdb", "train", "neg"));
+        File.WriteAllText(Path.Combine(root, "imdb", "aclImdb", "train", "pos", "x.json"), "{\"data\": [{\"paragraphs\": []}]}"); // inside aclImdb: not scanned
+        File.WriteAllText(Path.Combine(root, "reviews.csv"), "review,sentiment\n\"Fine.\",positive\n");
+        File.WriteAllText(Path.Combine(root, "other.csv"), "a,b\n1,2\n");
+        File.WriteAllText(Path.Combine(root, "dev-v2.0.json"), "{\"version\": \"v2.0\", \"data\": [{\"title\": \"T\", \"paragraphs\": []}]}");
+        File.WriteAllText(Path.Combine(root, "config.json"), "{\"n_embd\": 8}");
+        File.WriteAllText(Path.Combine(root, "pairs.jsonl"), "{\"prompt\": \"a\", \"completion\": \"b\"}\n");
+        Directory.CreateDirectory(Path.Combine(root, "runs", "r1"));
+        File.WriteAllText(Path.Combine(root, "runs", "r1", "samples.jsonl"), "{}\n"); // workbench-owned folder: skipped
+
+        var found = new DatasetCatalog(new PathPolicy([root])).Discover();
+        Assert.Equal(
+            [(DatasetKind.Squad, "dev-v2.0.json"), (DatasetKind.Imdb, "imdb/aclImdb"), (DatasetKind.Jsonl, "pairs.jsonl"), (DatasetKind.Imdb, "reviews.csv")],
+            found.Select(c => (c.Kind, c.Label)).OrderBy(x => x.Label, StringComparer.Ordinal).ToList());
+        Assert.All(found, c => Assert.True(Path.IsPathRooted(c.Path)));
+
+        foreach (var name in new[] { "synthetic-reviews", "imdb:/d/aclImdb", "squad:/d/dev.json", "jsonl:/d/p.jsonl", "something-else" })
+        {
+            var (kind, path) = DatasetCatalog.Parse(name);
+            Assert.Equal(name, DatasetCatalog.Compose(kind, path));
+        }
+        Directory.Delete(root, true);
+    }
 }

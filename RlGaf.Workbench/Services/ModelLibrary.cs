@@ -19,15 +19,13 @@ public sealed record SampleRow(string Prompt, string Completion, int Tokens, dou
 /// generation runs synchronously on a pool thread (no await inside torch code: grad mode and dispose
 /// scopes are thread-local), one request at a time.
 /// </summary>
-public sealed class ModelLibrary(IOptions<WorkbenchOptions> options, IHostEnvironment env)
+public sealed class ModelLibrary(IOptions<WorkbenchOptions> options)
 {
     private readonly ConcurrentDictionary<string, LoadedModel> _cache = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    public string ModelsRoot => Path.Combine(DataRootPath(options.Value, env), "models");
-
     // The same rule as the command line and the training host (next to the app), so every face sees the same models.
-    public static string DataRootPath(WorkbenchOptions o, IHostEnvironment env) => WorkbenchPaths.DataRoot(o.DataRoot);
+    public string ModelsRoot => Path.Combine(WorkbenchPaths.DataRoot(options.Value.DataRoot), "models");
 
     public IReadOnlyList<ModelEntry> List()
     {

@@ -39,8 +39,20 @@ public sealed class PathPolicy
     {
         if (s.Generator != "pretrain") s = s with { Generator = Resolve("generator", s.Generator) };
         if (!string.IsNullOrWhiteSpace(s.DiscCheckpoint)) s = s with { DiscCheckpoint = Resolve("disc_checkpoint", s.DiscCheckpoint) };
-        if (LooksLikePath(s.Dataset)) s = s with { Dataset = Resolve("dataset", s.Dataset) };
+        var (kind, path) = DatasetCatalog.Parse(s.Dataset);
+        // imdb:PATH, squad:PATH, jsonl:PATH: the path after the prefix is what must lie under a root.
+        if (kind is DatasetKind.Imdb or DatasetKind.Squad or DatasetKind.Jsonl) s = s with { Dataset = DatasetCatalog.Compose(kind, Resolve("dataset", path)) };
+        else if (LooksLikePath(s.Dataset)) s = s with { Dataset = Resolve("dataset", s.Dataset) };
         return s;
+    }
+
+    /// <summary>An ArgumentException naming the dataset when its (already resolved) files are missing.</summary>
+    public static void RequireDatasetExists(string dataset)
+    {
+        var (kind, path) = DatasetCatalog.Parse(dataset);
+        if (kind == DatasetKind.Builtin) return;
+        bool exists = kind == DatasetKind.Imdb ? Directory.Exists(path) || File.Exists(path) : File.Exists(path);
+        if (!exists) throw new ArgumentException($"dataset: '{path}' does not exist ({DatasetCatalog.Describe(kind)}).");
     }
 
     /// <summary>Built-in dataset names are plain words; anything with a separator or a dot-start is a path.</summary>

@@ -90,6 +90,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
         settings = _paths.Apply(settings.Validate()).Validate();
         if (settings.Generator != "pretrain" && !Directory.Exists(settings.Generator))
             throw new ArgumentException($"generator: model directory '{settings.Generator}' does not exist.");
+        PathPolicy.RequireDatasetExists(settings.Dataset);
         var record = _store.Create(settings, string.IsNullOrWhiteSpace(name) ? null : name.Trim());
         _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, null, 0));
         lock (_gate) _queue.AddLast(record.Id);
