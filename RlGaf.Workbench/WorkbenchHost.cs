@@ -51,6 +51,8 @@ public static class WorkbenchHost
         var app = builder.Build();
         var claimed = app.Services.GetRequiredService<RunStore>();
         claimed.ClaimForWorkbench();
+        // Once listening, the claim carries an address, so the command line hands its runs to this process.
+        app.Lifetime.ApplicationStarted.Register(() => claimed.ClaimForWorkbench(ReachableUrl(app.Urls)));
         app.Lifetime.ApplicationStopped.Register(claimed.ReleaseWorkbenchClaim);
         if (!app.Environment.IsDevelopment())
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
@@ -62,6 +64,17 @@ public static class WorkbenchHost
         app.MapHub<RunsHub>(RunsHub.Path);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
+    }
+
+    /// <summary>An address a process on this machine can reach: a loopback one if any, wildcard hosts as 127.0.0.1.</summary>
+    public static string? ReachableUrl(IEnumerable<string> urls)
+    {
+        var list = urls.ToList();
+        var url = list.FirstOrDefault(AccessToken.IsLoopback) ?? list.FirstOrDefault();
+        if (url is null) return null;
+        foreach (var wildcard in new[] { "://*", "://+", "://0.0.0.0", "://[::]" })
+            url = url.Replace(wildcard, "://127.0.0.1");
+        return url.TrimEnd('/');
     }
 
     private static IEnumerable<string> ListenUrls(IConfiguration config)

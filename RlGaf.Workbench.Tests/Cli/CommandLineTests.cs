@@ -9,7 +9,7 @@ public class CommandLineTests
 {
     private static readonly string Exe = Path.Combine(AppContext.BaseDirectory, "RlGaf.Workbench.dll");
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Exe);
@@ -91,17 +91,18 @@ public class CommandLineTests
     }
 
     [Fact]
-    public void Train_refuses_to_write_a_store_that_a_running_workbench_serves()
+    public void Train_never_opens_a_store_that_a_live_workbench_claimed_without_an_address()
     {
         var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;
         try
         {
-            // This test process stands in for a live workbench that claimed the data root.
-            File.WriteAllText(Path.Combine(data, "workbench.pid"), Environment.ProcessId.ToString());
+            // This test process stands in for a live workbench that claimed the data root but does not listen yet.
+            File.WriteAllText(Path.Combine(data, "workbench.pid"), $"{{\"Pid\":{Environment.ProcessId},\"Url\":null}}");
             var (code, _, err) = Run("train", "--preset", "sft", "--data-root", data);
             Assert.NotEqual(0, code);
-            Assert.Contains("workbench", err);
+            Assert.Contains("has not said where it listens", err);
             Assert.Contains("/api/runs", err);
+            Assert.False(File.Exists(Path.Combine(data, "runs.db")), "the database was opened");
             // A stale claim (no such process) does not block.
             File.WriteAllText(Path.Combine(data, "workbench.pid"), "999999");
             var runs = Run("runs", "--data-root", data);
@@ -139,6 +140,44 @@ public class CommandLineTests
             Assert.True(sample.Code == 0, sample.Err);
         }
         finally { Directory.Delete(data, true); }
+    }
+}
+
+/// <summary>The command line against a live workbench: LiteDB has one writer process, so runs go through the workbench's API.</summary>
+[Collection(RlGaf.Workbench.Tests.Infrastructure.HostedCollection.Name)]
+public class HandOffTests
+{
+    [Fact]
+    public async Task Train_hands_its_run_to_the_running_workbench_follows_it_and_exports_it()
+    {
+        await using var app = await RlGaf.Workbench.Tests.Infrastructure.TestApp.StartAsync();
+        var export = Path.Combine(app.DataRoot, "export");
+        var sets = RlGaf.Workbench.Tests.Infrastructure.TinyModel.Overrides(steps: 4).Where(kv => kv.Key != "steps").SelectMany(kv => new[] { "--set", $"{kv.Key}={kv.Value}" });
+        var (code, @out, err) = await Task.Run(() => CommandLineTests.Run(
+            ["train", "--preset", "reinforce", .. sets, "--steps", "4", "--name", "from-cli", "--data-root", app.DataRoot, "--out", export, "--json"]));
+        Assert.True(code == 0, err);
+        Assert.Contains($"the workbench at {app.BaseAddress.ToString().TrimEnd('/')}", err);
+
+        using var doc = JsonDocument.Parse(@out.Trim().Split('\n')[^1]);
+        string id = doc.RootElement.GetProperty("run_id").GetString()!;
+        Assert.Equal("completed", doc.RootElement.GetProperty("status").GetString());
+        Assert.Equal(4, doc.RootElement.GetProperty("step").GetInt32());
+        // The run trained in the workbench: its store has it, with its metrics, under the given name.
+        var record = app.Store.Get(id)!;
+        Assert.Equal("from-cli", record.Name);
+        Assert.Equal(RlGaf.Engine.Runs.RunStatus.Completed, record.Status);
+        Assert.Contains(app.Store.GetMetrics(id), p => p.Step == 4);
+
+        Assert.Contains(File.ReadAllLines(Path.Combine(export, "metrics.jsonl")), l => l.StartsWith("{\"step\":4,", StringComparison.Ordinal));
+        Assert.Equal(app.Store.GetSamples(id).Count, File.ReadAllLines(Path.Combine(export, "samples.jsonl")).Length);
+        Assert.True(File.Exists(Path.Combine(export, "model", "model.safetensors")));
+
+        var runs = await Task.Run(() => CommandLineTests.Run("runs", "--json", "--data-root", app.DataRoot));
+        Assert.True(runs.Code == 0, runs.Err);
+        Assert.Contains(id, runs.Out);
+        var resume = await Task.Run(() => CommandLineTests.Run("resume", id, "--steps", "8", "--data-root", app.DataRoot));
+        Assert.NotEqual(0, resume.Code);
+        Assert.Contains("--steps:", resume.Err);
     }
 }
 

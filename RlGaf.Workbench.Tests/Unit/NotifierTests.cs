@@ -52,5 +52,13 @@ public class NotifierTests
         Assert.Equal(TrainingMethod.Gumbel, t.Method);
         var e = Assert.Throws<ArgumentException>(() => RunsApi.ParseCreate(System.Text.Json.JsonDocument.Parse("""{"preset":"ppo","set":{"gen_lr":2}}""").RootElement));
         Assert.Contains("gen_lr", e.Message);
+
+        // The command line's form: complete settings and a name.
+        var (u, named) = RunsApi.ParseCreate(System.Text.Json.JsonDocument.Parse("""{"settings":{"method":"ppo","steps":7},"name":"cli run"}""").RootElement);
+        Assert.Equal((TrainingMethod.Ppo, 7, "cli run"), (u.Method, u.Steps, named));
+        Assert.Contains("unknown field 'preset'", Assert.Throws<ArgumentException>(() =>
+            RunsApi.ParseCreate(System.Text.Json.JsonDocument.Parse("""{"settings":{"steps":7},"preset":"ppo"}""").RootElement)).Message);
+        Assert.Contains("steps", Assert.Throws<ArgumentException>(() =>
+            RunsApi.ParseCreate(System.Text.Json.JsonDocument.Parse("""{"settings":{"steps":0}}""").RootElement)).Message);
     }
 }

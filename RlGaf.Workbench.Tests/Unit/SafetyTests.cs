@@ -41,6 +41,14 @@ public class SafetyTests
         Assert.Equal("synthetic-reviews", policy.Apply(new RunSettings()).Dataset);
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:5180", "http://127.0.0.1:5180")]
+    [InlineData("http://0.0.0.0:8080/", "http://127.0.0.1:8080")]
+    [InlineData("http://*:8080", "http://127.0.0.1:8080")]
+    [InlineData("http://10.1.2.3:80;http://localhost:81", "http://localhost:81")]
+    public void The_claim_names_an_address_the_command_line_can_reach(string urls, string expected) =>
+        Assert.Equal(expected, WorkbenchHost.ReachableUrl(urls.Split(';')));
+
     [Fact]
     public void Prefixed_dataset_paths_are_checked_after_their_prefix()
     {

@@ -79,10 +79,21 @@ public static class RunsApi
             : Results.Ok(host.Store.GetEvents(id).Select(EventView.From)));
     }
 
-    /// <summary>JSON settings, or {"preset": name, "set": {key: value}, "name": "..."}.</summary>
+    /// <summary>JSON settings, {"settings": {...}, "name": "..."}, or {"preset": name, "set": {key: value}, "name": "..."}.</summary>
     public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body, Func<string, RunSettings>? preset = null)
     {
         if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object: settings, or {\"preset\": name, \"set\": {...}}.");
+        if (body.TryGetProperty("settings", out var full))
+        {
+            string? runName = null;
+            foreach (var p in body.EnumerateObject())
+            {
+                if (p.Name == "name") runName = p.Value.GetString();
+                else if (p.Name != "settings") throw new ArgumentException($"unknown field '{p.Name}' (expected settings, name).");
+            }
+            if (full.ValueKind != JsonValueKind.Object) throw new ArgumentException("settings: expected a JSON object.");
+            return (RunSettings.FromJson(full.GetRawText(), "settings").Validate(), runName);
+        }
         if (!body.TryGetProperty("preset", out var presetName))
             return (RunSettings.FromJson(body.GetRawText(), "settings").Validate(), null);
         var settings = (preset ?? Presets.Get)(presetName.GetString() ?? "");

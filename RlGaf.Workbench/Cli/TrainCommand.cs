@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Api;
 using RlGaf.Workbench.Storage;
 using RlGaf.Workbench.Training;
 
@@ -44,7 +45,17 @@ internal static class TrainCommand
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed();
         settings.Validate(); // refused before anything starts, naming the setting
-        EnsureNoWorkbench(dataRoot);
+        using (var client = WorkbenchClient.For(dataRoot))
+        {
+            if (client is not null)
+            {
+                if (stopAt is not null) throw new UsageException($"--stop-at: {client.Describe()} serves {dataRoot}, so the run trains there; pause it there (or POST /api/runs/ID/pause) instead. Nothing was started.");
+                var view = client.Create(settings, name ?? preset);
+                Console.Error.WriteLine($"{client.Describe()} serves {dataRoot}: run {view.Id} ({view.Name}, {settings.Steps} steps) trains there, " +
+                                        $"see {client.BaseUrl}/runs/{view.Id}; following it here (Ctrl+C stops following, not the run)");
+                return Follow(client, view.Id, settings.Steps, settings.EvalEvery, dataRoot, outDir, json);
+            }
+        }
 
         using var store = new RunStore(dataRoot);
         var record = store.Create(settings, name ?? preset);
@@ -62,7 +73,17 @@ internal static class TrainCommand
         bool json = args.Flag("--json");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
-        EnsureNoWorkbench(dataRoot);
+        using (var client = WorkbenchClient.For(dataRoot))
+        {
+            if (client is not null)
+            {
+                if (steps is not null) throw new UsageException($"--steps: {client.Describe()} serves {dataRoot}; extending a run is done with the workbench stopped. Nothing was resumed.");
+                var view = client.Resume(id);
+                var s = RunSettings.FromJson(client.SettingsJson(id), $"run {id}");
+                Console.Error.WriteLine($"{client.Describe()} serves {dataRoot}: run {id} continues there from step {view.Step} to {view.TotalSteps}; following it here (Ctrl+C stops following, not the run)");
+                return Follow(client, id, view.TotalSteps, s.EvalEvery, dataRoot, outDir, json);
+            }
+        }
         using var store = new RunStore(dataRoot);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         using var run = AdversarialRun.Open(record.RunDir, store.ModelsRoot);
@@ -80,6 +101,15 @@ internal static class TrainCommand
         string outDir = args.Required("--out");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
+        using (var client = WorkbenchClient.For(dataRoot))
+        {
+            if (client is not null)
+            {
+                client.Export(id, Path.Combine(RunStore.RunsRootOf(dataRoot), id), outDir);
+                Console.WriteLine($"wrote {Path.GetFullPath(outDir)} (read from {client.Describe()})");
+                return 0;
+            }
+        }
         using var store = new RunStore(dataRoot);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         RunExport.Write(store, id, record.RunDir, outDir);
@@ -92,32 +122,34 @@ internal static class TrainCommand
         bool json = args.Flag("--json");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed();
-        using var store = new RunStore(dataRoot);
-        var runs = store.List();
+        IReadOnlyList<RunView> runs;
+        string where;
+        using (var client = WorkbenchClient.For(dataRoot))
+        {
+            if (client is not null) { runs = client.List(); where = dataRoot; }
+            else
+            {
+                using var store = new RunStore(dataRoot);
+                runs = store.List().Select(RunView.From).ToList();
+                where = store.DataRoot;
+            }
+        }
         if (json)
         {
             foreach (var r in runs)
-                Console.WriteLine(JsonSerializer.Serialize(new { run_id = r.Id, name = r.Name, status = RunStore.Kebab(r.Status.ToString()), r.Method, r.Dataset, step = r.Step, total_steps = r.TotalSteps, created = r.CreatedUtc, metrics = r.Latest }, CliCommon.JsonLine));
+                Console.WriteLine(JsonSerializer.Serialize(new { run_id = r.Id, name = r.Name, status = r.Status, r.Method, r.Dataset, step = r.Step, total_steps = r.TotalSteps, created = r.CreatedUtc, metrics = r.Latest }, CliCommon.JsonLine));
             return 0;
         }
-        if (runs.Count == 0) { Console.WriteLine($"no runs in {store.DataRoot}"); return 0; }
+        if (runs.Count == 0) { Console.WriteLine($"no runs in {where}"); return 0; }
         Console.WriteLine($"{"id",-20} {"status",-12} {"method",-15} {"dataset",-18} {"step",11} {"positive",9} {"valid",7}  created");
         foreach (var r in runs)
-            Console.WriteLine($"{r.Id,-20} {RunStore.Kebab(r.Status.ToString()),-12} {r.Method,-15} {r.Dataset,-18} {$"{r.Step}/{r.TotalSteps}",11} " +
+            Console.WriteLine($"{r.Id,-20} {r.Status,-12} {r.Method,-15} {r.Dataset,-18} {$"{r.Step}/{r.TotalSteps}",11} " +
                               $"{Fmt(r.Latest, "align/positive-rate"),9} {Fmt(r.Latest, "oracle/valid-rate"),7}  {r.CreatedUtc.ToLocalTime():yyyy-MM-dd HH:mm}");
         return 0;
     }
 
     private static string DataRoot(ArgParser args) =>
         WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);
-
-    /// <summary>Refuses to write the store while a workbench process serves it (one writer process).</summary>
-    private static void EnsureNoWorkbench(string dataRoot)
-    {
-        if (RunStore.RunningWorkbench(dataRoot) is { } pid)
-            throw new UsageException($"the workbench (process {pid}) is serving {dataRoot}; start the run there or through its API " +
-                                     "(POST /api/runs), or stop the workbench first. Nothing was started.");
-    }
 
     private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
         m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";
@@ -137,16 +169,56 @@ internal static class TrainCommand
         finally { Console.CancelKeyPress -= onCancel; progress.Done(); }
 
         if (outDir is not null) RunExport.Write(store, id, run.RunDir, outDir);
-        var final = store.Get(id)!;
+        return Report(RunView.From(store.Get(id)!) with { Step = run.Step }, json);
+    }
+
+    /// <summary>The final line(s); exit code 0 when the run ended as asked (completed, paused, stopped).</summary>
+    private static int Report(RunView final, bool json)
+    {
         if (json)
-            Console.WriteLine(JsonSerializer.Serialize(new { run_id = id, step = run.Step, status = RunStore.Kebab(final.Status.ToString()), metrics = final.Latest }, CliCommon.JsonLine));
+            Console.WriteLine(JsonSerializer.Serialize(new { run_id = final.Id, step = final.Step, status = final.Status, metrics = final.Latest }, CliCommon.JsonLine));
         else
         {
-            Console.WriteLine($"run {id} {RunStore.Kebab(final.Status.ToString())} at step {run.Step}{(final.Message is null ? "" : $": {final.Message}")}");
+            Console.WriteLine($"run {final.Id} {final.Status} at step {final.Step}{(final.Message is null ? "" : $": {final.Message}")}");
             foreach (var key in new[] { "align/positive-rate", "oracle/valid-rate", "oracle/nll", "div/distinct-2", "div/self-bleu-4", "oracle/coverage", "disc/real_score", "disc/fake_score" })
                 if (final.Latest.TryGetValue(key, out var v)) Console.WriteLine($"  {key,-22} {v:0.0000}");
         }
-        return run.Status is RunStatus.Completed or RunStatus.Paused or RunStatus.Stopped ? 0 : 1;
+        return final.Status is "completed" or "paused" or "stopped" ? 0 : 1;
+    }
+
+    private static readonly string[] Ended = ["completed", "failed", "stopped", "interrupted"];
+
+    /// <summary>Follows a run the workbench trains: progress and events once a second until it ends; Ctrl+C stops following only.</summary>
+    private static int Follow(WorkbenchClient client, string id, int total, int evalEvery, string dataRoot, string? outDir, bool json)
+    {
+        var progress = new ProgressLine(total);
+        int eventsSeen = 0;
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        RunView view;
+        try
+        {
+            while (true)
+            {
+                view = client.Get(id);
+                progress.Update(view.Step, view.Latest, isEvaluation: view.Step % Math.Max(1, evalEvery) == 0 || view.Step == view.TotalSteps);
+                var events = client.Events(id);
+                foreach (var e in events.Skip(eventsSeen)) progress.Message($"[step {e.Step}] {e.Kind}: {e.Message}");
+                eventsSeen = events.Count;
+                if (Ended.Contains(view.Status)) break;
+                if (cts.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(1)))
+                {
+                    progress.Done();
+                    Console.Error.WriteLine($"stopped following run {id}; it goes on training in {client.Describe()}: {client.BaseUrl}/runs/{id}");
+                    return 0;
+                }
+            }
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+        progress.Done();
+        if (outDir is not null) client.Export(id, Path.Combine(RunStore.RunsRootOf(dataRoot), id), outDir);
+        return Report(view, json);
     }
 
     /// <summary>One status line, redrawn in place on a terminal and printed at evaluations when redirected.</summary>
@@ -156,9 +228,9 @@ internal static class TrainCommand
         private readonly bool _tty = !Console.IsErrorRedirected;
         private int _lastPrinted = -1;
 
-        public void Update(int step, IReadOnlyDictionary<string, double> m)
+        public void Update(int step, IReadOnlyDictionary<string, double> m, bool? isEvaluation = null)
         {
-            bool eval = m.ContainsKey("oracle/valid-rate") || m.ContainsKey("div/distinct-2");
+            bool eval = isEvaluation ?? (m.ContainsKey("oracle/valid-rate") || m.ContainsKey("div/distinct-2"));
             if (!_tty && step == _lastPrinted) return;
             double frac = total == 0 ? 1 : Math.Clamp((double)step / total, 0, 1);
             int filled = (int)(frac * 20);

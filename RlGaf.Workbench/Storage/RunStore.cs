@@ -24,6 +24,9 @@ public sealed class RunRecord
 }
 
 /// <summary>The metrics logged at one step of one run.</summary>
+/// <summary>Who serves a data root: the workbench's process id and, once it listens, an address the command line can reach.</summary>
+public sealed record WorkbenchClaim(int Pid, string? Url);
+
 public sealed class MetricPoint
 {
     public ObjectId Id { get; set; } = ObjectId.NewObjectId();
@@ -67,7 +70,10 @@ public sealed class RunStore : IDisposable
 {
     private readonly LiteDatabase _db;
     public string DataRoot { get; }
-    public string RunsRoot => Path.Combine(DataRoot, "runs");
+    public string RunsRoot => RunsRootOf(DataRoot);
+
+    /// <summary>Where runs of a data root keep their files (checkpoints), also for processes that cannot open the database.</summary>
+    public static string RunsRootOf(string dataRoot) => Path.Combine(dataRoot, "runs");
     public string ModelsRoot => Path.Combine(DataRoot, "models");
 
     private ILiteCollection<RunRecord> Runs => _db.GetCollection<RunRecord>("runs");
@@ -194,27 +200,36 @@ public sealed class RunStore : IDisposable
     /// <summary>
     /// The web workbench claims its data root while it runs (LiteDB's direct mode has one writer
     /// process): writing from a second process could corrupt the database, so the command line checks
-    /// <see cref="RunningWorkbench"/> first.
+    /// <see cref="RunningWorkbench"/> first and, given the claim's address, goes through the HTTP API.
     /// </summary>
-    public void ClaimForWorkbench() => File.WriteAllText(Path.Combine(DataRoot, OwnerFile), Environment.ProcessId.ToString());
+    public void ClaimForWorkbench(string? url = null) =>
+        File.WriteAllText(Path.Combine(DataRoot, OwnerFile), System.Text.Json.JsonSerializer.Serialize(new WorkbenchClaim(Environment.ProcessId, url)));
 
     public void ReleaseWorkbenchClaim()
     {
-        var path = Path.Combine(DataRoot, OwnerFile);
-        if (File.Exists(path) && File.ReadAllText(path).Trim() == Environment.ProcessId.ToString()) File.Delete(path);
+        if (ReadClaim(DataRoot) is { } c && c.Pid == Environment.ProcessId) File.Delete(Path.Combine(DataRoot, OwnerFile));
     }
 
-    /// <summary>The process id of a live workbench serving <paramref name="dataRoot"/>, or null.</summary>
-    public static int? RunningWorkbench(string dataRoot)
+    /// <summary>The live workbench serving <paramref name="dataRoot"/> (another process), or null.</summary>
+    public static WorkbenchClaim? RunningWorkbench(string dataRoot)
     {
-        var path = Path.Combine(dataRoot, OwnerFile);
-        if (!File.Exists(path) || !int.TryParse(File.ReadAllText(path).Trim(), out int pid) || pid == Environment.ProcessId) return null;
+        if (ReadClaim(dataRoot) is not { } claim || claim.Pid == Environment.ProcessId) return null;
         try
         {
-            using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return p.HasExited ? null : pid;
+            using var p = System.Diagnostics.Process.GetProcessById(claim.Pid);
+            return p.HasExited ? null : claim;
         }
         catch (ArgumentException) { return null; } // no such process: a stale claim
+    }
+
+    private static WorkbenchClaim? ReadClaim(string dataRoot)
+    {
+        var path = Path.Combine(dataRoot, OwnerFile);
+        if (!File.Exists(path)) return null;
+        var text = File.ReadAllText(path).Trim();
+        if (int.TryParse(text, out int pid)) return new WorkbenchClaim(pid, null); // a bare process id: no address known
+        try { return System.Text.Json.JsonSerializer.Deserialize<WorkbenchClaim>(text); }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 
     internal static string Kebab(string name) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(name);

@@ -18,15 +18,22 @@ public static class RunExport
     public static void Write(RunStore store, string id, string runDir, string outDir)
     {
         var record = store.Get(id) ?? throw new KeyNotFoundException($"run '{id}' does not exist.");
+        Write(record.SettingsJson, store.GetMetrics(id), store.GetSamples(id), store.GetEvents(id).Select(EventView.From).ToList(), runDir, outDir);
+    }
+
+    /// <summary>The same files from data read elsewhere (the command line reads it over the HTTP API while a workbench owns the store).</summary>
+    public static void Write(string settingsJson, IReadOnlyList<MetricPoint> metrics, IReadOnlyList<SampleDoc> samples, IReadOnlyList<EventView> events,
+        string runDir, string outDir)
+    {
         Directory.CreateDirectory(outDir);
-        File.WriteAllText(Path.Combine(outDir, "config.json"), record.SettingsJson);
-        WriteLines(Path.Combine(outDir, "metrics.jsonl"), store.GetMetrics(id).Select(p => new { step = p.Step, metrics = p.Values }));
-        WriteLines(Path.Combine(outDir, "samples.jsonl"), store.GetSamples(id).Select(s => new
+        File.WriteAllText(Path.Combine(outDir, "config.json"), settingsJson);
+        WriteLines(Path.Combine(outDir, "metrics.jsonl"), metrics.Select(p => new { step = p.Step, metrics = p.Values }));
+        WriteLines(Path.Combine(outDir, "samples.jsonl"), samples.Select(s => new
         {
             step = s.Step, prompt_index = s.PromptIndex, prompt = s.Prompt, completion = s.Completion,
             disc_score = s.DiscScore, reward = s.Reward, verdict = s.Verdict,
         }));
-        WriteLines(Path.Combine(outDir, "events.jsonl"), store.GetEvents(id).Select(e => new
+        WriteLines(Path.Combine(outDir, "events.jsonl"), events.Select(e => new
         {
             step = e.Step, kind = e.Kind, message = e.Message, setting = e.Setting, old_value = e.OldValue, new_value = e.NewValue, time = e.TimeUtc,
         }));

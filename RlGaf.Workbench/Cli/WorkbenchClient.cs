@@ -1,0 +1,119 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Api;
+using RlGaf.Workbench.Storage;
+using RlGaf.Workbench.Training;
+
+namespace RlGaf.Workbench.Cli;
+
+/// <summary>
+/// The command line's way into a data root that a running workbench serves. LiteDB's direct mode
+/// allows one writer process, so instead of opening the database the verbs go through the
+/// workbench's HTTP API: the run trains in the workbench (its charts show it live) and the command
+/// line follows it. The access token, when the workbench needs one, comes from the same
+/// configuration (RlGaf:AccessToken, e.g. the RlGaf__AccessToken environment variable).
+/// </summary>
+internal sealed class WorkbenchClient : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static readonly JsonSerializerOptions SnakeJson = new(Json) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private readonly HttpClient _http;
+    public WorkbenchClaim Claim { get; }
+    public string BaseUrl { get; }
+
+    private WorkbenchClient(WorkbenchClaim claim, string? token)
+    {
+        Claim = claim;
+        BaseUrl = claim.Url!;
+        _http = new HttpClient { BaseAddress = new Uri(BaseUrl + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        if (!string.IsNullOrWhiteSpace(token)) _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+    }
+
+    /// <summary>A client for the workbench serving <paramref name="dataRoot"/>, or null when none does.</summary>
+    public static WorkbenchClient? For(string dataRoot)
+    {
+        if (RunStore.RunningWorkbench(dataRoot) is not { } claim) return null;
+        if (claim.Url is null)
+            throw new UsageException($"the workbench (process {claim.Pid}) is serving {dataRoot} but has not said where it listens yet " +
+                                     "(it may still be starting; try again, or use its API: POST /api/runs). Nothing was started.");
+        return new WorkbenchClient(claim, WorkbenchPaths.CommandLineConfiguration()["RlGaf:AccessToken"]);
+    }
+
+    public string Describe() => $"the workbench at {BaseUrl} (process {Claim.Pid})";
+
+    public RunView Create(RunSettings settings, string? name) =>
+        Send<RunView>(HttpMethod.Post, "api/runs", new { settings = JsonDocument.Parse(settings.ToJson()).RootElement, name });
+
+    public RunView Get(string id)
+    {
+        using var doc = Send<JsonDocument>(HttpMethod.Get, $"api/runs/{Uri.EscapeDataString(id)}");
+        return doc.RootElement.GetProperty("run").Deserialize<RunView>(Json)!;
+    }
+
+    public IReadOnlyList<RunView> List() => Send<List<RunView>>(HttpMethod.Get, "api/runs");
+
+    public RunView Resume(string id) => Send<RunView>(HttpMethod.Post, $"api/runs/{Uri.EscapeDataString(id)}/resume");
+
+    public IReadOnlyList<EventView> Events(string id) => Send<List<EventView>>(HttpMethod.Get, $"api/runs/{Uri.EscapeDataString(id)}/events");
+
+    public string SettingsJson(string id)
+    {
+        using var doc = Send<JsonDocument>(HttpMethod.Get, $"api/runs/{Uri.EscapeDataString(id)}");
+        return doc.RootElement.GetProperty("settings").GetRawText();
+    }
+
+    /// <summary>The run's files as <see cref="RunExport"/> writes them, read over the API; checkpoint and model from the run folder.</summary>
+    public void Export(string id, string runDir, string outDir)
+    {
+        var e = Uri.EscapeDataString(id);
+        var metrics = Send<List<MetricRow>>(HttpMethod.Get, $"api/runs/{e}/metrics.json")
+            .Select(m => new MetricPoint { RunId = id, Step = m.Step, Values = m.Metrics }).ToList();
+        var samples = Text($"api/runs/{e}/samples.jsonl").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonSerializer.Deserialize<SampleDoc>(l, SnakeJson)!).ToList();
+        RunExport.Write(SettingsJson(id), metrics, samples, Events(id), runDir, outDir);
+    }
+
+    private sealed record MetricRow(int Step, Dictionary<string, double> Metrics);
+
+    private string Text(string path)
+    {
+        using var response = Call(new HttpRequestMessage(HttpMethod.Get, path));
+        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+    }
+
+    private T Send<T>(HttpMethod method, string path, object? body = null)
+    {
+        var request = new HttpRequestMessage(method, path);
+        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
+        using var response = Call(request);
+        return response.Content.ReadFromJsonAsync<T>(Json).GetAwaiter().GetResult()
+               ?? throw new UsageException($"{Describe()} answered {path} with nothing.");
+    }
+
+    /// <summary>Sends; a refusal (400/404/409) becomes a UsageException with the workbench's reason.</summary>
+    private HttpResponseMessage Call(HttpRequestMessage request)
+    {
+        HttpResponseMessage response;
+        try { response = _http.Send(request); }
+        catch (HttpRequestException e) { throw new UsageException($"could not reach {Describe()}: {e.Message}"); }
+        if (response.IsSuccessStatusCode) return response;
+        var text = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+        string reason = text;
+        try { using var doc = JsonDocument.Parse(text); if (doc.RootElement.TryGetProperty("error", out var err)) reason = err.GetString() ?? text; }
+        catch (JsonException) { }
+        response.Dispose();
+        if (response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
+            reason += " (set RlGaf__AccessToken to the workbench's token)";
+        throw new UsageException($"{Describe()} refused {request.Method} /{request.RequestUri}: {reason}");
+    }
+
+    public void Dispose() => _http.Dispose();
+}
