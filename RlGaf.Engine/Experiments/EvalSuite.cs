@@ -123,7 +123,8 @@ public static class EvalSuite
                 if (Directory.Exists(dir)) Directory.Delete(dir, true);
                 log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: {s.Steps} generator updates in {dir}");
                 runs.Add(RunOne(method, seed, dir, s, modelsRoot, log, ct));
-                progress?.Invoke(++done, total);
+                done++; // not inside the call: ?. skips evaluating its arguments when nobody listens
+                progress?.Invoke(done, total);
             }
         }
         if (o.Suite == "imdb") AddReferencePerplexity(o, runs, log);
