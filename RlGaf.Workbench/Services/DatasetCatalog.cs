@@ -26,7 +26,7 @@ public sealed class DatasetCatalog(PathPolicy paths)
 
     public static string Describe(DatasetKind kind) => kind switch
     {
-        DatasetKind.Builtin => "Synthetic reviews (built in; exact oracle metrics)",
+        DatasetKind.Builtin => "Synthetic reviews (built in)",
         DatasetKind.Imdb => "IMDB reviews (aclImdb folder or CSV)",
         DatasetKind.Squad => "SQuAD 2.0 (official JSON)",
         DatasetKind.Jsonl => "Custom prompt/completion JSONL",
