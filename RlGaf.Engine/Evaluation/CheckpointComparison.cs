@@ -25,6 +25,8 @@ public sealed record GeneratorSource(string Label, string Path, int? Step = null
 public sealed record ComparisonRequest
 {
     public const int MinSources = 2, MaxSources = 4, MaxPrompts = 500;
+    /// <summary>The runs' evaluation seed (<see cref="AdversarialTrainer.EvalSeed"/>).</summary>
+    public const long EvalSeed = (long)AdversarialTrainer.EvalSeed;
 
     /// <summary>2 to 4 generators; each completes the same held-out prompts.</summary>
     public required IReadOnlyList<GeneratorSource> Sources { get; init; }
@@ -33,7 +35,7 @@ public sealed record ComparisonRequest
     /// <summary>Held-out prompts completed (the task's fixed evaluation set, from its start).</summary>
     public int Prompts { get; init; } = 16;
     /// <summary>Sampling seed; the default is the runs' evaluation seed, so with eval_prompts prompts a checkpoint repeats its run's evaluation.</summary>
-    public long Seed { get; init; } = (long)AdversarialTrainer.EvalSeed;
+    public long Seed { get; init; } = EvalSeed;
     /// <summary>Sampling temperature (runs evaluate at 1).</summary>
     public double Temperature { get; init; } = 1.0;
     /// <summary>Most tokens a completion may have; null = the first run checkpoint's max_new_tokens (the default 48 without one).</summary>
