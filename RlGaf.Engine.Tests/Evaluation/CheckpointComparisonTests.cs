@@ -154,6 +154,18 @@ public class CheckpointComparisonTests(TinyRunFixture run) : IClassFixture<TinyR
         e = Assert.Throws<ComparisonException>(() => Run(Request(Ckpt(6), GeneratorSource.Model("imdb model", imdb))));
         Assert.Contains("imdb model: trained on 'imdb:/nowhere', not on 'synthetic-reviews'", e.Message);
 
+        // A pretraining corpus that names no task (a text file) is no reason to refuse: the vocabulary decides.
+        var books = CopyModel("books-corpus", dir =>
+        {
+            var path = Path.Combine(dir, ModelInfo.FileName);
+            var json = JsonNode.Parse(File.ReadAllText(path))!;
+            json["corpus"] = "/data/books.txt";
+            File.WriteAllText(path, json.ToJsonString());
+        });
+        var mixed = Run(Request(Ckpt(6), GeneratorSource.Model("books", books)));
+        Assert.Equal("synthetic-reviews", mixed.Dataset);
+        Assert.Equal("/data/books.txt", mixed.Sources[1].Dataset);
+
         e = Assert.Throws<ComparisonException>(() => Run(Request(Ckpt(6), Ckpt(5))));
         Assert.Equal("step 5: the run has no checkpoint at step 5 (it keeps steps 0, 2, 4, 6).", e.Message);
 

@@ -174,7 +174,9 @@ public static class CheckpointComparison
     }
 
     /// <summary>What a source says about itself without loading weights.</summary>
-    private sealed record SourceInfo(string? Method, string? Dataset, Vocabulary Vocabulary, int Window, int? MaxNewTokens, bool HasDiscriminator);
+    /// <param name="Dataset">What it was trained on (a model: its pretraining corpus).</param>
+    /// <param name="Task">The task that implies, when it names one: a plain-text corpus names none.</param>
+    private sealed record SourceInfo(string? Method, string? Dataset, string? Task, Vocabulary Vocabulary, int Window, int? MaxNewTokens, bool HasDiscriminator);
 
     private sealed record ComparisonPlan(string Dataset, Vocabulary Vocabulary, int Window, int MaxNewTokens, IReadOnlyList<SourceInfo> Sources);
 
@@ -193,16 +195,16 @@ public static class CheckpointComparison
 
         int firstCheckpoint = request.Sources.ToList().FindIndex(s => s.Step is not null);
         string dataset = request.Dataset
-            ?? (firstCheckpoint >= 0 ? infos[firstCheckpoint].Dataset : null)
-            ?? infos.FirstOrDefault(x => x.Dataset is not null)?.Dataset
-            ?? throw new ArgumentException("dataset: none of the sources records what it was trained on (a Hugging Face model records nothing); name the dataset of the prompts.");
+            ?? (firstCheckpoint >= 0 ? infos[firstCheckpoint].Task : null)
+            ?? infos.FirstOrDefault(x => x.Task is not null)?.Task
+            ?? throw new ArgumentException("dataset: none of the sources names its task (a Hugging Face model or one pretrained on a text file records none); name the dataset of the prompts.");
 
         var first = request.Sources[0];
         var named = request.Sources.Zip(infos).Select(p => (Source: p.First, Info: p.Second, Role: ""));
         if (request.Judge is { } jj) named = named.Append((jj, judgeInfo!, "judge "));
         foreach (var (source, info, role) in named)
         {
-            if (info.Dataset is { } d && d != dataset)
+            if (info.Task is { } d && d != dataset)
                 throw new ComparisonException(source.Label, $"{role}{source.Label}: trained on '{d}', not on '{dataset}'; generators of different tasks cannot share prompts.");
             if (!info.Vocabulary.SameAs(infos[0].Vocabulary))
                 throw new ComparisonException(source.Label, $"{role}{source.Label}: its vocabulary ({Describe(info.Vocabulary)}) differs from {first.Label}'s ({Describe(infos[0].Vocabulary)}); "
@@ -222,13 +224,15 @@ public static class CheckpointComparison
             var vocab = Vocabulary.Load(s.Path);
             if (config.VocabSize != vocab.Size)
                 throw new InvalidDataException($"config.json's vocab_size {config.VocabSize} does not match its vocabulary ({Describe(vocab)}).");
-            return new SourceInfo(null, ModelDirectory.ReadInfo(s.Path)?.Corpus, vocab, config.NPositions, null, false);
+            var corpus = ModelDirectory.ReadInfo(s.Path)?.Corpus;
+            bool namesTask = corpus == SyntheticReviewsTask.TaskName || (corpus is not null && DataTasks.IsDataName(corpus));
+            return new SourceInfo(null, corpus, namesTask ? corpus : null, vocab, config.NPositions, null, false);
         }
         var dir = CheckpointDir(s);
         var state = RunCheckpoint.ReadState(dir);
         var sft = System.IO.Path.Combine(s.Path, RunSetup.SftDir);
         var sftConfig = Gpt2ConfigJson.Read(System.IO.Path.Combine(sft, HfCheckpoint.ConfigFile));
-        return new SourceInfo(state.Settings.Get("method"), state.Settings.Dataset, Vocabulary.Load(sft), sftConfig.NPositions,
+        return new SourceInfo(state.Settings.Get("method"), state.Settings.Dataset, state.Settings.Dataset, Vocabulary.Load(sft), sftConfig.NPositions,
             state.Settings.MaxNewTokens, RunCheckpoint.HasDiscriminator(dir));
     }
 

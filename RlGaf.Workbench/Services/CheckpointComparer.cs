@@ -30,8 +30,6 @@ public sealed class CheckpointComparer(RunStore store, ModelLibrary models, Path
     private const string ModelPrefix = "model:", PathPrefix = "path:", SftStep = "sft";
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    public bool IsBusy => _gate.CurrentCount == 0;
-
     /// <summary>Every run's start (SFT) and kept checkpoints, newest run first, then the library's models.</summary>
     public IReadOnlyList<CompareSourceOption> Options()
     {
