@@ -38,6 +38,7 @@ public static class WorkbenchHost
         builder.Services.ConfigureHttpJsonOptions(o => RunsApi.Configure(o.SerializerOptions));
         builder.Services.AddSignalR().AddJsonProtocol(o => RunsApi.Configure(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<ModelLibrary>();
+        builder.Services.AddSingleton<CheckpointComparer>();
         builder.Services.AddSingleton<Training.ExperimentService>();
         builder.Services.AddSingleton<PathPolicy>();
         builder.Services.AddSingleton<DatasetCatalog>();

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using RlGaf.Engine.Metrics;
+using RlGaf.Engine.Evaluation;
 using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
@@ -11,7 +11,7 @@ public sealed record SampleRecord(int Step, int PromptIndex, string Prompt, stri
 public sealed partial class AdversarialTrainer
 {
     /// <summary>Seed of evaluation sampling: the same for every run and step, so curves compare.</summary>
-    private const ulong EvalSeed = 0xE7A1_5EED;
+    public const ulong EvalSeed = 0xE7A1_5EED;
     private IReadOnlyList<TaskExample>? _heldOut;
 
     /// <summary>
@@ -23,16 +23,10 @@ public sealed partial class AdversarialTrainer
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
         _heldOut ??= Task.HeldOut(Settings.EvalPrompts);
-        var vocab = Task.Vocabulary;
-        var metrics = new Dictionary<string, double>();
         var prompts = _heldOut.Select(e => e.Prompt).ToList();
         var (batch, ended) = Generate(Policy, prompts, 1.0, EvalSeed);
-        var completions = batch.Completions.Select(c => c.Where(t => t != _eot).ToArray()).ToList();
-        var judged = _heldOut.Select((e, i) => new JudgedSample(e.PromptText, vocab.Decode(completions[i]), completions[i].Length, ended[i])).ToList();
-
-        // Diversity over whitespace words of the completions (tokenizer-independent, docs/metrics.md).
-        foreach (var (k, v) in Diversity.ComputeOverWords(judged.Select(j => j.CompletionText).ToList()).ToMetrics()) metrics[k] = v;
-        foreach (var (k, v) in Task.Judge(judged)) metrics[k] = v;
+        var judged = CompletionMetrics.Judged(Task, _heldOut, batch.Completions, ended);
+        var metrics = CompletionMetrics.Of(Task, judged);
 
         var scorer = Disc ?? RewardModel;
         float[] scores = new float[batch.Count], rewards = new float[batch.Count];

@@ -162,14 +162,7 @@ public sealed partial class AdversarialTrainer : IDisposable
     /// <summary>Samples completions of <paramref name="prompts"/> from <paramref name="model"/> (no gradient).</summary>
     internal (SequenceBatch Batch, bool[] Ended) Generate(Gpt2Model model, IReadOnlyList<int[]> prompts, double temperature, ulong seed, int? maxNew = null)
     {
-        int room = model.Config.NPositions - prompts.Max(p => p.Length);
-        int budget = Math.Min(maxNew ?? Settings.MaxNewTokens, room);
-        if (budget < 1) throw new ArgumentException($"max_new_tokens: prompts of {prompts.Max(p => p.Length)} tokens leave no room in the model's window ({model.Config.NPositions}).");
-        var result = TextGenerator.Generate(model, prompts.Select(p => (IReadOnlyList<int>)p).ToList(), new GenerationOptions
-        {
-            MaxNewTokens = budget, DoSample = true, Temperature = temperature, Seed = (long)(seed >> 1),
-            EosId = _eot, BosId = _eot, PadId = _eot,
-        });
+        var result = TextGenerator.SampleCompletions(model, prompts, _eot, temperature, seed, maxNew ?? Settings.MaxNewTokens);
         var completions = result.Sequences.Select(s => s.Tokens).ToList();
         return (new SequenceBatch(prompts, completions, _eot, _device), result.Sequences.Select(s => s.EndedWithEos).ToArray());
     }

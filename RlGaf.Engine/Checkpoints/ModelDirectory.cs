@@ -44,14 +44,16 @@ public static class ModelDirectory
         var (config, model) = HfCheckpoint.Load(directory, device);
         if (config.VocabSize != vocab.Size)
             throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: vocab_size {config.VocabSize} does not match the vocabulary ({vocab.Size} tokens{(vocab.IsFull ? ", full GPT-2" : $", {Vocabulary.FileName}")}).");
-        ModelInfo? info = null;
+        return new LoadedModel(model, config, vocab, ReadInfo(directory));
+    }
+
+    /// <summary>The directory's rlgaf-model.json, or null when it has none (a Hugging Face download).</summary>
+    public static ModelInfo? ReadInfo(string directory)
+    {
         var infoPath = Path.Combine(directory, ModelInfo.FileName);
-        if (File.Exists(infoPath))
-        {
-            try { info = JsonSerializer.Deserialize<ModelInfo>(File.ReadAllText(infoPath), Json); }
-            catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not valid JSON ({e.Message})."); }
-        }
-        return new LoadedModel(model, config, vocab, info);
+        if (!File.Exists(infoPath)) return null;
+        try { return JsonSerializer.Deserialize<ModelInfo>(File.ReadAllText(infoPath), Json); }
+        catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not valid JSON ({e.Message})."); }
     }
 
     public static void Save(string directory, Gpt2Model model, Gpt2Config config, Vocabulary vocabulary, ModelInfo? info)

@@ -81,6 +81,23 @@ public static class TextGenerator
     }
 
     /// <summary>
+    /// Samples completions the way runs do (training batches, evaluations, checkpoint comparisons):
+    /// temperature only, end-of-text as beginning, end and padding, at most <paramref name="maxNewTokens"/>
+    /// cut to what the window leaves after the longest prompt. The same model, prompts and seed give the same tokens.
+    /// </summary>
+    public static GenerationResult SampleCompletions(Gpt2Model model, IReadOnlyList<int[]> prompts, int endOfText, double temperature, ulong seed, int maxNewTokens)
+    {
+        int longest = prompts.Max(p => p.Length);
+        int budget = Math.Min(maxNewTokens, model.Config.NPositions - longest);
+        if (budget < 1) throw new ArgumentException($"max_new_tokens: prompts of {longest} tokens leave no room in the model's window ({model.Config.NPositions}).");
+        return Generate(model, prompts.Select(p => (IReadOnlyList<int>)p).ToList(), new GenerationOptions
+        {
+            MaxNewTokens = budget, DoSample = true, Temperature = temperature, Seed = (long)(seed >> 1),
+            EosId = endOfText, BosId = endOfText, PadId = endOfText,
+        });
+    }
+
+    /// <summary>
     /// Picks the next token per row from float32 logits [B, V]: argmax, or temperature, top-k,
     /// top-p, then a draw from the private generator.
     /// </summary>

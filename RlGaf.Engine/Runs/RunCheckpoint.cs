@@ -118,12 +118,13 @@ public static class RunCheckpoint
     }
 
     private const string GenOptimizerFile = "gen_optimizer.bin", DiscOptimizerFile = "disc_optimizer.bin";
+    private const string PolicyFile = "policy.safetensors", DiscFile = "disc.safetensors";
 
     /// <summary>The trainer's modules with their file names: one list for writing and for reading.</summary>
     private static IEnumerable<(string File, nn.Module Module)> Modules(AdversarialTrainer trainer)
     {
-        yield return ("policy.safetensors", trainer.Policy);
-        if (trainer.Disc is not null) yield return ("disc.safetensors", trainer.Disc);
+        yield return (PolicyFile, trainer.Policy);
+        if (trainer.Disc is not null) yield return (DiscFile, trainer.Disc);
         if (trainer.ValueHead is not null) yield return ("value_head.safetensors", trainer.ValueHead);
         if (trainer.RolloutPolicy is not null) yield return ("rollout.safetensors", trainer.RolloutPolicy);
     }
@@ -131,11 +132,34 @@ public static class RunCheckpoint
     /// <summary>Writes the checkpoint's generator as a model directory (Hugging Face layout + vocabulary), usable by 'sample'.</summary>
     public static void ExportGenerator(string runDir, string checkpointDir, string outDir)
     {
-        var sft = Checkpoints.ModelDirectory.Load(Path.Combine(runDir, RunSetup.SftDir));
-        using var model = sft.Model;
-        ReadModule(Path.Combine(checkpointDir, "policy.safetensors"), model);
-        var info = (sft.Info ?? new Checkpoints.ModelInfo()) with { Metrics = [], Created = DateTimeOffset.UtcNow };
-        Checkpoints.ModelDirectory.Save(outDir, model, sft.Config, sft.Vocabulary, info);
+        var loaded = LoadGenerator(runDir, checkpointDir, CPU);
+        using var model = loaded.Model;
+        var info = (loaded.Info ?? new Checkpoints.ModelInfo()) with { Metrics = [], Created = DateTimeOffset.UtcNow };
+        Checkpoints.ModelDirectory.Save(outDir, model, loaded.Config, loaded.Vocabulary, info);
+    }
+
+    /// <summary>The checkpoint's generator: the run's SFT model (shape, vocabulary, info) with the checkpoint's policy weights.</summary>
+    public static Checkpoints.LoadedModel LoadGenerator(string runDir, string checkpointDir, Device device)
+    {
+        var sft = Checkpoints.ModelDirectory.Load(Path.Combine(runDir, RunSetup.SftDir), device);
+        ReadModule(Path.Combine(checkpointDir, PolicyFile), sft.Model);
+        return sft;
+    }
+
+    /// <summary>Whether the checkpoint holds a discriminator (RLGAF methods; not sft or rlhf-proxy).</summary>
+    public static bool HasDiscriminator(string checkpointDir) => File.Exists(Path.Combine(checkpointDir, DiscFile));
+
+    /// <summary>The checkpoint's discriminator in eval mode, shaped like the run's SFT model.</summary>
+    public static Discriminator LoadDiscriminator(string runDir, string checkpointDir, Device device)
+    {
+        var path = Path.Combine(checkpointDir, DiscFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{checkpointDir}: no discriminator ({DiscFile}); runs of methods sft and rlhf-proxy have none.");
+        var config = Gpt2ConfigJson.Read(Path.Combine(runDir, RunSetup.SftDir, HfCheckpoint.ConfigFile));
+        var disc = new Discriminator(config, seed: 0);
+        disc.to(device);
+        ReadModule(path, disc);
+        disc.eval();
+        return disc;
     }
 
     internal static void WriteModule(string path, nn.Module module)

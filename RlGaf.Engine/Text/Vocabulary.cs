@@ -87,6 +87,9 @@ public sealed class Vocabulary
 
     public int ToGpt2(int modelId) => IsFull ? modelId : _toGpt2[modelId];
 
+    /// <summary>Whether both map every model id to the same GPT-2 id (token ids of one mean the same in the other).</summary>
+    public bool SameAs(Vocabulary other) => IsFull == other.IsFull && _toGpt2.AsSpan().SequenceEqual(other._toGpt2);
+
     /// <summary>Writes <see cref="FileName"/> into a checkpoint directory (compact vocabularies only).</summary>
     public void Save(string directory)
     {

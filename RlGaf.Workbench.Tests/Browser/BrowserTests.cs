@@ -97,6 +97,18 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(await page.Locator("#compare-samples tbody tr").CountAsync() >= 2);
         await WaitUntil(async () => await page.EvaluateAsync<int>("() => (document.getElementById('plot-compare').data || []).length") == 2, "two runs overlaid");
         await MaybeScreenshot(page, "compare.png");
+
+        // A run page links to its checkpoints compared on the same prompts: the run's start against its newest.
+        var runPage = await browser.OpenAsync(app.BaseAddress, $"/runs/{a}");
+        await runPage.Locator("#compare-checkpoints").ClickAsync();
+        await WaitUntil(() => Task.FromResult(runPage.Url.Contains("/compare?checkpoints=", StringComparison.Ordinal)), "the compare page in checkpoint mode");
+        await Click(runPage, "#compare-run");
+        await WaitUntil(async () => await runPage.Locator("#compare-completions tbody tr").CountAsync() == 16, "16 prompts completed by both");
+        var columns = await runPage.InnerTextAsync("#compare-completions thead");
+        Assert.Contains("seed one · sft", columns);
+        Assert.Contains("seed one · step 6", columns);
+        Assert.Contains("judge seed one · step 6", await runPage.InnerTextAsync("#compare-caption"));
+        await MaybeScreenshot(runPage, "compare-checkpoints.png");
     }
 
     [SkippableFact]

@@ -160,6 +160,63 @@ public class ComponentTests : IAsyncLifetime
         Assert.EndsWith($"/runs/{run.Id}", _ctx.Services.GetRequiredService<NavigationManager>().Uri);
     }
 
+    /// <summary>A run trained to step 4 (checkpoints at 0 and 4) in the store, and the comparer over it.</summary>
+    private RunRecord AddTrainedRun(bool train = true)
+    {
+        var host = AddHost();
+        var options = Options.Create(new WorkbenchOptions { DataRoot = _root });
+        var settings = RlGaf.Workbench.Tests.Infrastructure.TinyModel.Settings(TrainingMethod.Reinforce, 4);
+        var record = host.Store.Create(settings, "tiny");
+        if (train)
+            using (var run = AdversarialRun.Create(record.RunDir, settings, host.Store.ModelsRoot)) run.Execute();
+        _ctx.Services.AddSingleton(new CheckpointComparer(host.Store, new ModelLibrary(options), new PathPolicy([_root]), options));
+        return record;
+    }
+
+    [Fact]
+    public void Compare_page_in_checkpoint_mode_completes_the_same_prompts_with_each_source()
+    {
+        var run = AddTrainedRun();
+        _ctx.Render<MudPopoverProvider>();
+        _ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/compare?checkpoints={run.Id}@sft,{run.Id}@4&prompts=6");
+        var cut = _ctx.Render<ComparePage>();
+        Assert.Empty(cut.FindAll("#compare-runs"));
+        Assert.Empty(cut.FindAll("#compare-completions"));
+
+        cut.Find("#compare-run").Click();
+        cut.WaitForAssertion(() => Assert.Equal(6, cut.FindAll("#compare-completions tbody tr").Count), TimeSpan.FromSeconds(90));
+        var header = cut.Find("#compare-completions thead").TextContent;
+        Assert.Contains("tiny · sft", header);
+        Assert.Contains("tiny · step 4", header);
+        // No judge picked: the first picked checkpoint with a discriminator judges.
+        Assert.Contains("judge tiny · step 4", cut.Find("#compare-caption").TextContent);
+        foreach (var row in cut.FindAll("#compare-completions tbody tr"))
+        {
+            var cells = row.QuerySelectorAll("td").Skip(2).ToList();
+            Assert.Equal(2, cells.Count);
+            Assert.All(cells, c => Assert.Matches(@"disc \d\.\d\d · (valid|not in grammar|unfinished)", c.TextContent));
+            // Highlighted exactly where both sources completed the prompt the same way.
+            bool same = cells[0].ChildNodes[0].TextContent.Trim() == cells[1].ChildNodes[0].TextContent.Trim();
+            Assert.All(cells, c => Assert.Equal(same, c.ClassList.Contains("identical")));
+        }
+        Assert.Contains("align/positive-rate", cut.Find("#compare-summary").TextContent);
+        Assert.Empty(cut.FindAll("#compare-error"));
+        Assert.False(cut.Find("#compare-run").HasAttribute("disabled"));
+    }
+
+    [Fact]
+    public void Compare_page_names_the_source_a_comparison_refuses()
+    {
+        var run = AddTrainedRun(train: false);
+        _ctx.Render<MudPopoverProvider>();
+        _ctx.Services.GetRequiredService<NavigationManager>().NavigateTo($"/compare?checkpoints={run.Id}@sft,{run.Id}@3");
+        var cut = _ctx.Render<ComparePage>();
+        cut.Find("#compare-run").Click();
+        cut.WaitForAssertion(() => Assert.StartsWith("tiny · sft: model directory", cut.Find("#compare-error").TextContent.Trim()), TimeSpan.FromSeconds(30));
+        Assert.Empty(cut.FindAll("#compare-completions"));
+        Assert.False(cut.Find("#compare-run").HasAttribute("disabled")); // ready for another try
+    }
+
     [Fact]
     public void Runs_page_deletes_a_run_only_after_confirmation()
     {

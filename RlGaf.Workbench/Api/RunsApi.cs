@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using RlGaf.Engine.Runs;
+using RlGaf.Workbench.Services;
 using RlGaf.Workbench.Storage;
 using RlGaf.Workbench.Training;
 
@@ -77,7 +78,68 @@ public static class RunsApi
             : Results.Text(SamplesJsonl(host.Store.GetSamples(id)), "application/jsonl"));
         api.MapGet("/{id}/events", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)
             : Results.Ok(host.Store.GetEvents(id).Select(EventView.From)));
+
+        var compare = app.MapGroup("/api/compare");
+        compare.MapGet("/sources", (CheckpointComparer comparer) => comparer.Options());
+        compare.MapPost("", async (JsonElement body, CheckpointComparer comparer, HttpContext http) =>
+        {
+            try
+            {
+                var request = ParseCompare(body);
+                var result = await comparer.CompareAsync(request, null, http.RequestAborted);
+                return Results.Ok(CompareView(request, result));
+            }
+            catch (KeyNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
+            catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
+            catch (InvalidOperationException e) { return Results.Conflict(new { error = e.Message }); }
+        });
     }
+
+    /// <summary>{"sources": [keys], "judge": key | "none" | null, "prompts", "seed", "temperature", "max_new_tokens"}; judge absent = the first checkpoint with a discriminator.</summary>
+    public static CompareKeysRequest ParseCompare(JsonElement body)
+    {
+        if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"sources\": [\"RUNID@STEP\", \"model:NAME\", ...], ...}.");
+        var r = new CompareKeysRequest([]);
+        bool hasSources = false;
+        foreach (var p in body.EnumerateObject())
+        {
+            try
+            {
+                r = p.Name switch
+                {
+                    "sources" => r with { Sources = p.Value.EnumerateArray().Select(v => v.GetString() ?? throw new ArgumentException("sources: null is not a source.")).ToList() },
+                    "judge" => r with { Judge = p.Value.ValueKind == JsonValueKind.Null ? CheckpointComparer.NoJudge : p.Value.GetString() },
+                    "prompts" => r with { Prompts = p.Value.GetInt32() },
+                    "seed" => r with { Seed = p.Value.GetInt64() },
+                    "temperature" => r with { Temperature = p.Value.GetDouble() },
+                    "max_new_tokens" => r with { MaxNewTokens = p.Value.ValueKind == JsonValueKind.Null ? null : p.Value.GetInt32() },
+                    _ => throw new ArgumentException($"unknown field '{p.Name}' (expected sources, judge, prompts, seed, temperature, max_new_tokens)."),
+                };
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new ArgumentException($"{p.Name}: {p.Value.GetRawText()} is not a valid value.");
+            }
+            hasSources |= p.Name == "sources";
+        }
+        if (!hasSources) throw new ArgumentException("sources: required (2 to 4 keys: RUNID@STEP, RUNID@sft, model:NAME, path:DIR; GET /api/compare/sources lists them).");
+        return r;
+    }
+
+    private static object CompareView(CompareKeysRequest request, Engine.Evaluation.ComparisonResult r) => new
+    {
+        dataset = r.Dataset, judge = r.JudgeLabel, prompts = r.Prompts, seed = r.Seed, temperature = r.Temperature,
+        max_new_tokens = r.MaxNewTokens, seconds = r.Seconds,
+        sources = r.Sources.Select((s, i) => new { key = request.Sources[i], label = s.Label, step = s.Step, method = s.Method, dataset = s.Dataset, metrics = s.Metrics }),
+        rows = r.Rows.Select(row => new
+        {
+            index = row.Index, prompt = row.Prompt,
+            completions = row.BySource.Select((c, i) => new
+            {
+                source = r.Sources[i].Label, completion = c.Completion, ended_with_eos = c.EndedWithEos, judge_score = c.JudgeScore, verdict = c.Verdict,
+            }),
+        }),
+    };
 
     /// <summary>JSON settings, {"settings": {...}, "name": "..."}, or {"preset": name, "set": {key: value}, "name": "..."}.</summary>
     public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body, Func<string, RunSettings>? preset = null)

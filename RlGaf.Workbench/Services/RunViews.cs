@@ -173,6 +173,39 @@ public sealed class RunViews
     public static IReadOnlySet<string> Repeated(IEnumerable<string> completions) =>
         completions.GroupBy(c => c.Trim()).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
 
+    /// <summary>
+    /// CSS classes of each cell of a checkpoint comparison ([row][source]): "repeated" when the completion
+    /// occurs more than once in its source's column (mode collapse), "identical" when another source
+    /// completed the same prompt the same way.
+    /// </summary>
+    public static string[][] CellClasses(Engine.Evaluation.ComparisonResult r)
+    {
+        int n = r.Sources.Count;
+        var repeated = Enumerable.Range(0, n).Select(s => Repeated(r.Rows.Select(row => row.BySource[s].Completion))).ToList();
+        return r.Rows.Select(row => Enumerable.Range(0, n).Select(s =>
+        {
+            var text = row.BySource[s].Completion.Trim();
+            var classes = new List<string>();
+            if (repeated[s].Contains(text)) classes.Add("repeated");
+            if (Enumerable.Range(0, n).Any(o => o != s && row.BySource[o].Completion.Trim() == text)) classes.Add("identical");
+            return string.Join(' ', classes);
+        }).ToArray()).ToArray();
+    }
+
+    private static readonly string[] SummaryOrder =
+    [
+        "align/positive-rate", "oracle/valid-rate", "eval/score_mean", "imdb/classifier_score", "oracle/nll", "oracle/coverage",
+        "div/distinct-2", "div/unique-ratio", "div/self-bleu-4", Engine.Evaluation.CheckpointComparison.CompletionLengthMetric,
+        Engine.Evaluation.CheckpointComparison.EndedRateMetric,
+    ];
+
+    /// <summary>The metrics of a comparison's summary: the alignment and quality figures first, then the rest by name.</summary>
+    public static IReadOnlyList<string> SummaryMetrics(Engine.Evaluation.ComparisonResult r)
+    {
+        var names = r.Sources.SelectMany(s => s.Metrics.Keys).Distinct().ToHashSet();
+        return SummaryOrder.Where(names.Contains).Concat(names.Except(SummaryOrder).Order(StringComparer.Ordinal)).ToList();
+    }
+
     /// <summary>The settings whose values differ among the runs (key → value per run, in order).</summary>
     public static IReadOnlyList<(string Key, IReadOnlyList<string> Values)> Diff(IReadOnlyList<RunSettings> settings)
     {
