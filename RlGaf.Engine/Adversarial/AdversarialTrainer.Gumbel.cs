@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using System.Diagnostics;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Tasks;
@@ -143,13 +144,14 @@ public sealed partial class AdversarialTrainer
         {
             using var _ = no_grad();
             using var cache = new KvCache(Policy.Config.NLayer);
+            using var temperature = Scalars.Of(Settings.SampleTemperature);
             var input = tensor(ids, [b, p], device: _device);
             for (int j = 0; j < budget && !finished.All(f => f); j++)
             {
                 using var stepScope = NewDisposeScope();
                 var mask = tensor(maskData.SelectMany(m => m).ToArray(), [b, maskData[0].Count], device: _device);
                 var hidden = Policy.ForwardHidden(input, mask, cache);
-                var logits = Policy.Logits(hidden.select(1, -1)) / Settings.SampleTemperature;
+                var logits = Policy.Logits(hidden.select(1, -1)).div(temperature);
                 var next = (logits + noise.select(1, j)).argmax(-1).cpu().data<long>().ToArray();
                 var nextIds = new long[b];
                 for (int r = 0; r < b; r++)

@@ -57,7 +57,7 @@ public sealed partial class AdversarialTrainer
                 var attn = batch.AttentionMask.index_select(0, idx);
                 var m = mask.index_select(0, idx);
                 var hidden = Policy.ForwardHidden(tokens, attn);
-                var logits = Policy.Logits(hidden).narrow(1, batch.PromptWidth - 1, batch.CompletionWidth) / Settings.SampleTemperature;
+                var logits = PolicyMath.CompletionLogits(Policy.Logits(hidden), batch, Settings.SampleTemperature);
                 var logp = logits.log_softmax(-1).gather(-1, tokens.narrow(1, batch.PromptWidth, batch.CompletionWidth).unsqueeze(-1)).squeeze(-1);
                 var values = ValueHead!.forward(hidden.narrow(1, batch.PromptWidth - 1, batch.CompletionWidth)).squeeze(-1);
                 var adv = advantages.index_select(0, idx);

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
@@ -12,7 +13,9 @@ public static class PolicyMath
     public static Tensor CompletionLogits(Tensor fullLogits, SequenceBatch batch, double temperature = 1.0)
     {
         var l = fullLogits.narrow(1, batch.PromptWidth - 1, batch.CompletionWidth);
-        return temperature == 1.0 ? l : l / temperature;
+        if (temperature == 1.0) return l;
+        using var t = Scalars.Of(temperature);
+        return l.div(t);
     }
 
     /// <summary>log pi(y_t | y_&lt;t) of the completion tokens, [B, L] (padding positions hold garbage; mask them).</summary>

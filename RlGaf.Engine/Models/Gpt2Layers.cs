@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -54,14 +55,16 @@ internal sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
 /// <summary>gelu_new: GPT-2's tanh approximation of GELU, 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))).</summary>
 internal static class GeluNew
 {
-    private static readonly double C = Math.Sqrt(2.0 / Math.PI);
+    // Held for the process's life: implicit temporaries could be finalized mid-op (see Scalars).
+    private static readonly Scalar C = Math.Sqrt(2.0 / Math.PI).ToScalar();
+    private static readonly Scalar A = 0.044715.ToScalar();
 
     public static Tensor Apply(Tensor x)
     {
         using var scope = NewDisposeScope();
         // Out-of-place ops: tanh's backward needs its own output, so it must not be overwritten.
-        var inner = (x + x.pow(3) * 0.044715) * C;
-        return (x * 0.5 * (inner.tanh() + 1.0)).MoveToOuterDisposeScope();
+        var inner = x.add(x.pow(Scalars.Three).mul(A)).mul(C);
+        return x.mul(Scalars.Half).mul(inner.tanh().add(Scalars.One)).MoveToOuterDisposeScope();
     }
 }
 

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -105,12 +106,13 @@ public static class TextGenerator
     {
         if (!o.DoSample) return logits.argmax(1);
         using var scope = NewDisposeScope();
-        var l = o.Temperature == 1.0 ? logits : logits / o.Temperature;
+        using var temperature = Scalars.Of(o.Temperature);
+        var l = o.Temperature == 1.0 ? logits : logits.div(temperature);
         long vocab = l.shape[1];
         if (o.TopK > 0 && o.TopK < vocab)
         {
             var kth = l.topk(o.TopK, dim: 1).values.narrow(1, o.TopK - 1, 1);
-            l = l.masked_fill(l.lt(kth), float.NegativeInfinity);
+            l = l.masked_fill(l.lt(kth), Scalars.NegativeInfinity);
         }
         if (o.TopP < 1.0)
         {
@@ -118,7 +120,8 @@ public static class TextGenerator
             var probs = sorted.softmax(1);
             // Drop a token once the more likely ones already reach p; the most likely always stays.
             var before = probs.cumsum(1) - probs;
-            sorted = sorted.masked_fill(before.ge(o.TopP), float.NegativeInfinity);
+            using var topP = Scalars.Of(o.TopP);
+            sorted = sorted.masked_fill(before.ge(topP), Scalars.NegativeInfinity);
             l = full_like(l, float.NegativeInfinity).scatter(1, order, sorted);
         }
         return multinomial(l.softmax(1), 1, replacement: false, generator: gen).squeeze(1).MoveToOuterDisposeScope();
