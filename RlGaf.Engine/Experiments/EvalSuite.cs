@@ -126,6 +126,9 @@ public static class EvalSuite
                 progress?.Invoke(++done, total);
             }
         }
+        // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: without this a
+        // cancel during the last run would go on to write results.md over an incomplete suite.
+        ct.ThrowIfCancellationRequested();
         if (o.Suite == "imdb") AddReferencePerplexity(o, runs, log);
         var sweep = TemperatureSweep(o, runs, log);
         var keys = Keys(o.Suite);
