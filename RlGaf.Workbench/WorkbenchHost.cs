@@ -38,7 +38,9 @@ public static class WorkbenchHost
         builder.Services.ConfigureHttpJsonOptions(o => RunsApi.Configure(o.SerializerOptions));
         builder.Services.AddSignalR().AddJsonProtocol(o => RunsApi.Configure(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<ModelLibrary>();
-        builder.Services.AddSingleton<Training.ExperimentService>();
+        // Suites live under DATA/experiments (listed after a restart) and share the training host's slots.
+        builder.Services.AddSingleton(sp => new ExperimentService(Path.Combine(WorkbenchPaths.DataRoot(options.DataRoot), "experiments"),
+            sp.GetRequiredService<PathPolicy>(), sp.GetRequiredService<TrainingHost>(), options.PresetOverrides, options.Threads));
         builder.Services.AddSingleton<PathPolicy>();
         builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot)));
         builder.Services.AddSingleton<RunNotifier>();
@@ -58,6 +60,7 @@ public static class WorkbenchHost
         app.UseAntiforgery();
         app.MapStaticAssets();
         RunsApi.Map(app);
+        ExperimentsApi.Map(app);
         app.MapHub<RunsHub>(RunsHub.Path);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
