@@ -27,6 +27,7 @@ public static class ResultsMarkdown
         var paragraph = new List<string>();
         var table = new List<string>();
 
+        // Only one of the two is ever open: a table line closes a paragraph and the other way round.
         void Flush()
         {
             if (paragraph.Count > 0) blocks.Add(new ParagraphBlock(Inlines(string.Join(' ', paragraph))));
@@ -44,15 +45,20 @@ public static class ResultsMarkdown
                 table.Add(line);
                 continue;
             }
-            Flush();
+            if (table.Count > 0 || line.Length == 0) Flush();
             if (line.Length == 0) continue;
             int hashes = line.TakeWhile(c => c == '#').Count();
             if (hashes is >= 1 and <= 6 && line.Length > hashes && line[hashes] == ' ')
+            {
+                Flush();
                 blocks.Add(new HeadingBlock(hashes, Inlines(line[(hashes + 1)..].Trim())));
+            }
             else if (Image(line) is { } image)
+            {
+                Flush();
                 blocks.Add(image);
-            else
-                paragraph.Add(line);
+            }
+            else paragraph.Add(line); // consecutive lines are one paragraph
         }
         Flush();
         return blocks;
