@@ -123,12 +123,12 @@ public static class EvalSuite
                 if (Directory.Exists(dir)) Directory.Delete(dir, true);
                 log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: {s.Steps} generator updates in {dir}");
                 runs.Add(RunOne(method, seed, dir, s, modelsRoot, log, ct));
+                // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: it is not
+                // done, and after the last run the suite must not go on to write results.md over it.
+                ct.ThrowIfCancellationRequested();
                 progress?.Invoke(++done, total);
             }
         }
-        // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: without this a
-        // cancel during the last run would go on to write results.md over an incomplete suite.
-        ct.ThrowIfCancellationRequested();
         if (o.Suite == "imdb") AddReferencePerplexity(o, runs, log);
         var sweep = TemperatureSweep(o, runs, log);
         var keys = Keys(o.Suite);

@@ -38,7 +38,7 @@ public static class ExperimentFixture
         var plots = SuitePlots.Write(o, runs, sweep, "oracle/nll", "div/self-bleu-4");
         var result = new SuiteResult(o, runs, sweep, EvalSuite.Keys(o.Suite), "oracle/nll", "div/self-bleu-4", Path.Combine(dir, ExperimentService.ResultsFile), plots, "fixture");
         File.WriteAllText(result.ResultsMarkdown, SuiteReport.Markdown(result));
-        WriteManifest(dir, id, "completed");
+        WriteManifest(dir, id, "completed", runsDone: 4);
         return dir;
     }
 
@@ -51,14 +51,14 @@ public static class ExperimentFixture
         File.WriteAllText(Path.Combine(run, "final-samples.txt"), "a fine film.\n");
         Directory.CreateDirectory(Path.Combine(dir, "runs", "reinforce-seed1")); // started, never finished
         File.WriteAllText(Path.Combine(dir, ExperimentService.LogFile), "[1/4] sft seed 1\n[2/4] reinforce seed 1\n");
-        WriteManifest(dir, id, "running");
+        WriteManifest(dir, id, "running", runsDone: 1);
         return dir;
     }
 
-    private static void WriteManifest(string dir, string id, string status) =>
+    private static void WriteManifest(string dir, string id, string status, int runsDone) =>
         File.WriteAllText(Path.Combine(dir, ExperimentService.ManifestFile), JsonSerializer.Serialize(new ExperimentManifest
         {
-            Id = id, Suite = "synthetic-reviews", Seeds = Seeds, StepsBudget = 4, Methods = Methods, Command = "fixture",
+            Id = id, Suite = "synthetic-reviews", Seeds = Seeds, StepsBudget = 4, Methods = Methods, Command = "fixture", RunsDone = runsDone,
             Started = DateTimeOffset.UtcNow.AddMinutes(-5), Status = status, Ended = status == "running" ? null : DateTimeOffset.UtcNow,
         }));
 

@@ -72,7 +72,7 @@ public sealed class ExperimentServiceTests : IDisposable
 
         var cut = service.Get("20250102-100000-bbbbbb")!;
         Assert.Equal(ExperimentStatus.Interrupted, cut.Status);
-        Assert.Equal((1, 4), (cut.RunsDone, cut.RunsTotal)); // runs that wrote final-samples.txt
+        Assert.Equal((1, 4), (cut.RunsDone, cut.RunsTotal)); // as the manifest recorded after each run
         Assert.Equal(new[] { "[1/4] sft seed 1", "[2/4] reinforce seed 1" }, service.Log(cut.Id));
 
         var cli = service.Get("cli-run")!;
@@ -175,6 +175,26 @@ public sealed class ExperimentServiceSuiteTests : IAsyncLifetime
         Assert.Contains($"eval --suite synthetic-reviews --seeds 1 --steps-budget 2 --methods sft,reinforce --out {found.Folder}", md);
         Assert.NotNull(restarted.FilePath(job.Id, "quality-diversity.png"));
         Assert.Contains(restarted.Log(job.Id), l => l.StartsWith("[2/2] reinforce seed 1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_suite_cut_off_by_shutdown_is_listed_as_interrupted_after_a_restart()
+    {
+        var service = new ExperimentService(Root, new PathPolicy([_data]), _host, Tiny);
+        var job = service.Start(new ExperimentRequest { Seeds = 1, StepsBudget = 5000, Methods = ["reinforce", "ppo"] });
+        await TestApp.WaitFor(() => service.Log(job.Id).Count > 0, "the suite starts its first run");
+        service.Dispose(); // what the host does on shutdown
+        await TestApp.WaitFor(() => job.Status != ExperimentStatus.Running, "the suite stops");
+        Assert.Equal(ExperimentStatus.Interrupted, job.Status);
+        Assert.Null(_host!.WhyNoSlot("a check")); // the slot came back
+
+        using var restarted = new ExperimentService(Root, new PathPolicy([_data]));
+        var found = restarted.Get(job.Id)!;
+        Assert.Equal(ExperimentStatus.Interrupted, found.Status);
+        Assert.Equal((0, 2), (found.RunsDone, found.RunsTotal)); // the run it cut off is not counted as done
+        Assert.False(File.Exists(found.ResultsPath));
+        Assert.Contains("\"status\": \"running\"", File.ReadAllText(Path.Combine(found.Folder, ExperimentService.ManifestFile))); // no end was written
+        Assert.Contains(restarted.Log(job.Id), l => l.StartsWith("[1/2] reinforce seed 1", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -44,6 +44,8 @@ public sealed record ExperimentManifest
     [JsonPropertyName("started_utc")] public DateTimeOffset Started { get; init; }
     /// <summary>running (also what an interrupted suite leaves), completed, failed or cancelled.</summary>
     [JsonPropertyName("status")] public string Status { get; init; } = "running";
+    /// <summary>Runs finished so far (rewritten after each run, so a suite cut off by a crash still tells).</summary>
+    [JsonPropertyName("runs_done")] public int RunsDone { get; init; }
     [JsonPropertyName("error")] public string? Error { get; init; }
     [JsonPropertyName("ended_utc")] public DateTimeOffset? Ended { get; init; }
 }
@@ -188,7 +190,7 @@ public sealed class ExperimentService : IDisposable
                 var folder = Path.Combine(Root, id);
                 Directory.CreateDirectory(folder);
                 job = new ExperimentJob(id, folder, options with { OutDir = folder }, _shutdown.Token) { Slot = slot };
-                WriteManifest(job);
+                WriteManifest(job, ExperimentStatus.Running);
                 _jobs[id] = job;
             }
             catch
@@ -301,55 +303,65 @@ public sealed class ExperimentService : IDisposable
     {
         // Nothing may escape this method: an unhandled exception on a thread ends the process.
         try { ExecuteCore(job); }
-        catch (Exception e) { job.Error ??= e.Message; }
+        catch (Exception e)
+        {
+            job.Error ??= e.Message;
+            if (job.Status == ExperimentStatus.Running) job.Status = ExperimentStatus.Failed;
+        }
     }
 
     private void ExecuteCore(ExperimentJob job)
     {
-        bool shutdown = false;
+        ExperimentStatus end;
         try
         {
             EvalSuite.Run(job.Options, CommandLine(job.Options),
                 line => { job.Append(line); Notify(job); },
-                (done, _) => { job.RunsDone = done; Notify(job); },
+                (done, _) =>
+                {
+                    job.RunsDone = done;
+                    TryWriteManifest(job, ExperimentStatus.Running);
+                    Notify(job);
+                },
                 job.Cancel.Token);
-            job.Status = ExperimentStatus.Completed;
+            end = ExperimentStatus.Completed;
         }
-        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
-        {
-            // Not the user's cancel: the workbench is stopping. No end status is written, so the next
-            // start lists the suite as interrupted, as it does after a crash.
-            shutdown = true;
-            job.Status = ExperimentStatus.Interrupted;
-        }
-        catch (OperationCanceledException) { job.Status = ExperimentStatus.Cancelled; }
+        // Not the user's cancel: the workbench is stopping. No end status is written, so the next
+        // start lists the suite as interrupted, as it does after a crash.
+        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested) { end = ExperimentStatus.Interrupted; }
+        catch (OperationCanceledException) { end = ExperimentStatus.Cancelled; }
         catch (Exception e)
         {
             // Never let a failed suite take the host down (an unhandled exception on a thread ends the process).
             job.Error = e.Message;
-            job.Status = ExperimentStatus.Failed;
             job.Append($"failed: {e.Message}");
+            end = ExperimentStatus.Failed;
         }
         finally
         {
             job.Slot?.Dispose();
         }
         job.Ended = DateTimeOffset.UtcNow;
-        if (!shutdown)
-        {
-            try { WriteManifest(job); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { job.Append($"could not record the end in {ManifestFile}: {e.Message}"); }
-        }
+        // The disk first, then the job: whoever sees the job ended finds the same on disk.
+        if (end != ExperimentStatus.Interrupted) TryWriteManifest(job, end);
+        job.Status = end;
         Notify(job);
     }
 
-    private void WriteManifest(ExperimentJob job)
+    private void TryWriteManifest(ExperimentJob job, ExperimentStatus status)
+    {
+        try { WriteManifest(job, status); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { job.Append($"could not write {ManifestFile}: {e.Message}"); }
+    }
+
+    private void WriteManifest(ExperimentJob job, ExperimentStatus status)
     {
         var m = new ExperimentManifest
         {
             Id = job.Id, Suite = job.Options.Suite, Seeds = job.Options.Seeds, StepsBudget = job.Options.StepsBudget,
             Methods = job.Options.Methods, DataPath = job.Options.DataPath, Threads = job.Options.Threads, Command = CommandLine(job.Options),
-            Started = job.Started, Status = job.Status == ExperimentStatus.Running ? "running" : Kebab(job.Status), Error = job.Error, Ended = job.Ended,
+            Started = job.Started, Status = Kebab(status), RunsDone = job.RunsDone, Error = job.Error,
+            Ended = status == ExperimentStatus.Running ? null : job.Ended,
         };
         // Temporary name, then rename: a crash never leaves half a manifest.
         var path = Path.Combine(job.Folder, ManifestFile);
@@ -382,14 +394,7 @@ public sealed class ExperimentService : IDisposable
         var suite = m?.Suite ?? (results ? SuiteOfResults(Path.Combine(dir, ResultsFile)) : "");
         DateTimeOffset? ended = m?.Ended ?? (results ? File.GetLastWriteTimeUtc(Path.Combine(dir, ResultsFile)) : null);
         return new ExperimentInfo(id, dir, status, suite, m?.Seeds ?? 0, m?.StepsBudget ?? 0, m?.Methods ?? [], m?.DataPath,
-            results ? total : FinishedRuns(dir), total, m?.Started, ended, m?.Error ?? unreadable);
-    }
-
-    /// <summary>Runs of a suite that finished (each writes final-samples.txt last).</summary>
-    private static int FinishedRuns(string dir)
-    {
-        var runs = Path.Combine(dir, "runs");
-        return Directory.Exists(runs) ? Directory.EnumerateDirectories(runs).Count(r => File.Exists(Path.Combine(r, "final-samples.txt"))) : 0;
+            results ? total : m?.RunsDone ?? 0, total, m?.Started, ended, m?.Error ?? unreadable);
     }
 
     private static string SuiteOfResults(string path)
