@@ -35,19 +35,19 @@ public sealed class ExperimentServiceTests : IDisposable
     public void A_data_path_must_resolve_under_the_data_roots_and_exist()
     {
         using var service = Service();
-        var outside = Assert.Throws<ArgumentException>(() => service.Options(new ExperimentRequest { Suite = "squad", DataPath = "/etc/passwd" }));
+        var outside = Assert.Throws<ArgumentException>(() => service.SuiteOptionsFor(new ExperimentRequest { Suite = "squad", DataPath = "/etc/passwd" }));
         Assert.StartsWith("--data:", outside.Message);
         Assert.Contains("outside the data roots", outside.Message);
-        var climbing = Assert.Throws<ArgumentException>(() => service.Options(new ExperimentRequest { Suite = "squad", DataPath = "../../etc/passwd" }));
+        var climbing = Assert.Throws<ArgumentException>(() => service.SuiteOptionsFor(new ExperimentRequest { Suite = "squad", DataPath = "../../etc/passwd" }));
         Assert.Contains("outside the data roots", climbing.Message);
-        Assert.Contains("does not exist", Assert.Throws<ArgumentException>(() => service.Options(new ExperimentRequest { Suite = "imdb", DataPath = "aclImdb" })).Message);
+        Assert.Contains("does not exist", Assert.Throws<ArgumentException>(() => service.SuiteOptionsFor(new ExperimentRequest { Suite = "imdb", DataPath = "aclImdb" })).Message);
 
         File.WriteAllText(Path.Combine(_data, "dev.json"), "{}");
-        var o = service.Options(new ExperimentRequest { Suite = "squad", DataPath = "dev.json", Methods = ["sft", "sft", "ppo"] });
+        var o = service.SuiteOptionsFor(new ExperimentRequest { Suite = "squad", DataPath = "dev.json", Methods = ["sft", "sft", "ppo"] });
         Assert.Equal(Path.Combine(_data, "dev.json"), o.DataPath); // relative: under the first root
         Assert.Equal(new[] { "sft", "ppo" }, o.Methods); // a method named twice runs once
         // The synthetic suite ignores a path left in the form.
-        Assert.Null(service.Options(new ExperimentRequest { DataPath = "/etc/passwd" }).DataPath);
+        Assert.Null(service.SuiteOptionsFor(new ExperimentRequest { DataPath = "/etc/passwd" }).DataPath);
     }
 
     [Fact]
@@ -160,6 +160,7 @@ public sealed class ExperimentServiceSuiteTests : IAsyncLifetime
         var queued = _host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 2), "after the suite");
         Assert.False(_host.IsActive(queued.Id));
         Assert.Equal(RunStatus.Queued, _store!.Get(queued.Id)!.Status);
+        Assert.Equal($"waits for a training slot: experiment {job.Id} holds it", _store.Get(queued.Id)!.Message);
 
         var ended = await Ended(service, job.Id);
         Assert.True(ended.Status == ExperimentStatus.Completed, $"{ended.Status}: {ended.Error}\n{string.Join('\n', service.Log(job.Id))}");

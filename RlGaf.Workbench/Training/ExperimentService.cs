@@ -139,7 +139,7 @@ public sealed class ExperimentService : IDisposable
     /// The suite a request describes, checked: SuiteOptions.Validate (messages name the option, e.g.
     /// "--seeds: ..."), then the data path ("--data: ..." when outside the data roots or missing).
     /// </summary>
-    public SuiteOptions Options(ExperimentRequest request)
+    public SuiteOptions SuiteOptionsFor(ExperimentRequest request)
     {
         var suite = request.Suite?.Trim() ?? "";
         var o = new SuiteOptions
@@ -177,16 +177,16 @@ public sealed class ExperimentService : IDisposable
     /// </summary>
     public ExperimentJob Start(ExperimentRequest request)
     {
-        var options = Options(request);
+        var options = SuiteOptionsFor(request);
         ExperimentJob job;
         lock (_startGate)
         {
             if (_jobs.Values.FirstOrDefault(j => j.Status == ExperimentStatus.Running) is { } running)
                 throw new InvalidOperationException(WhyCannotStart() ?? $"experiment {running.Id} is running.");
-            var slot = _slots?.ReserveSlot("an experiment suite");
+            var id = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];
+            var slot = _slots?.ReserveSlot($"experiment {id}");
             try
             {
-                var id = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];
                 var folder = Path.Combine(Root, id);
                 Directory.CreateDirectory(folder);
                 job = new ExperimentJob(id, folder, options with { OutDir = folder }, _shutdown.Token) { Slot = slot };

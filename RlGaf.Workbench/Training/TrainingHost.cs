@@ -94,7 +94,11 @@ public sealed class TrainingHost : IHostedService, IDisposable
         if (settings.Generator != "pretrain" && !Directory.Exists(settings.Generator))
             throw new ArgumentException($"generator: model directory '{settings.Generator}' does not exist.");
         var record = _store.Create(settings, string.IsNullOrWhiteSpace(name) ? null : name.Trim());
-        _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, null, 0));
+        // Say why a run waits when an experiment suite holds the slot (set before it is queued, so it never overwrites a start).
+        string? waits;
+        lock (_gate) waits = _reserved.Count > 0 && _active.Count + _reserved.Count >= _maxConcurrent ? $"waits for a training slot: {string.Join(", ", _reserved)} holds it" : null;
+        if (waits is not null) _store.SetStatus(record.Id, RunStatus.Queued, waits);
+        _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, waits, 0));
         lock (_gate) _queue.AddLast(record.Id);
         Dispatch();
         return record;
