@@ -39,7 +39,9 @@ public static class WorkbenchHost
         builder.Services.AddSignalR().AddJsonProtocol(o => RunsApi.Configure(o.PayloadSerializerOptions));
         builder.Services.AddSingleton<ModelLibrary>();
         builder.Services.AddSingleton<CheckpointComparer>();
-        builder.Services.AddSingleton<Training.ExperimentService>();
+        // Suites live under DATA/experiments (listed after a restart) and share the training host's slots.
+        builder.Services.AddSingleton(sp => new ExperimentService(Path.Combine(WorkbenchPaths.DataRoot(options.DataRoot), "experiments"),
+            sp.GetRequiredService<PathPolicy>(), sp.GetRequiredService<TrainingHost>(), options.PresetOverrides, options.Threads));
         builder.Services.AddSingleton<PathPolicy>();
         builder.Services.AddSingleton<DatasetCatalog>();
         builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot)));
@@ -62,6 +64,7 @@ public static class WorkbenchHost
         app.UseAntiforgery();
         app.MapStaticAssets();
         RunsApi.Map(app);
+        ExperimentsApi.Map(app);
         app.MapHub<RunsHub>(RunsHub.Path);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

@@ -123,6 +123,9 @@ public static class EvalSuite
                 if (Directory.Exists(dir)) Directory.Delete(dir, true);
                 log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: {s.Steps} generator updates in {dir}");
                 runs.Add(RunOne(method, seed, dir, s, modelsRoot, log, ct));
+                // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: it is not
+                // done, and after the last run the suite must not go on to write results.md over it.
+                ct.ThrowIfCancellationRequested();
                 done++; // not inside the call: ?. skips evaluating its arguments when nobody listens
                 progress?.Invoke(done, total);
             }

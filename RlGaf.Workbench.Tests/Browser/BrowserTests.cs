@@ -137,6 +137,38 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public async Task A_tiny_suite_launched_from_the_experiments_page_follows_live_then_shows_its_table_and_plots()
+    {
+        SkipIfMissing();
+        // Every run of the suite on the tiny generator (the suite keeps its own method, seed and steps).
+        await using var app = await TestApp.StartAsync(null, TinyModel.PresetOverrideArgs(steps: 2));
+        await using var browser = await LaunchAsync();
+        // The form filled through its query, as "Run again" does; 1 seed x 2 methods x 2 updates.
+        var page = await browser.OpenAsync(app.BaseAddress, "/experiments?seeds=1&steps=2&methods=sft,reinforce");
+        Assert.Contains("2 methods × 1 seeds", await page.InnerTextAsync("#estimate"));
+
+        await Click(page, "#start-experiment");
+        await WaitUntil(() => Task.FromResult(Regex.IsMatch(page.Url, "/experiments/[0-9]{8}-")), "the experiment's page");
+        Assert.Equal("running", (await page.InnerTextAsync("#experiment-status")).Trim());
+        // No reload from here: the page follows the suite through ExperimentService.Changed.
+        await page.WaitForSelectorAsync("#experiment-status:has-text('completed')", new() { Timeout = 180_000 });
+        Assert.True(await page.Locator(".results-table table").CountAsync() >= 3);
+        Assert.Contains("reinforce", await page.InnerTextAsync(".results-table table"));
+        var plots = page.Locator("img.results-plot");
+        Assert.True(await plots.CountAsync() >= 4);
+        // Every plot was served by the file endpoint and decoded as an image.
+        await WaitUntil(async () => await page.EvaluateAsync<bool>("() => [...document.querySelectorAll('img.results-plot')].every(i => i.complete && i.naturalWidth > 0)"), "plots load");
+        var id = page.Url.Split('/').Last();
+
+        // The list shows it too, from its folder on disk.
+        await page.GotoAsync("/experiments");
+        await WaitInteractive(page);
+        await page.WaitForSelectorAsync($"#experiments-table tr:has-text('{id}') .experiment-status:has-text('completed')");
+        Assert.Contains("2 / 2 runs", await page.InnerTextAsync($"#experiments-table tr:has-text('{id}')"));
+        await MaybeScreenshot(page, "experiments.png");
+    }
+
+    [SkippableFact]
     public async Task A_published_metric_reaches_the_open_charts_of_two_tabs_within_a_quarter_second()
     {
         SkipIfMissing();

@@ -10,6 +10,7 @@ namespace RlGaf.Workbench.Training;
 /// (TorchSharp's grad mode and dispose scopes are thread-local: training code never awaits). Every
 /// run is persisted through <see cref="RunStore"/> and published through <see cref="RunNotifier"/>.
 /// The web side only enqueues requests: no page or API call ever waits on a training step.
+/// An experiment suite takes a slot too (<see cref="ReserveSlot"/>): it trains on the same cores.
 /// A training exception marks its run Failed; it never takes the app down.
 /// </summary>
 public sealed class TrainingHost : IHostedService, IDisposable
@@ -24,6 +25,8 @@ public sealed class TrainingHost : IHostedService, IDisposable
     private readonly Dictionary<string, Active> _active = [];
     private readonly CancellationTokenSource _shutdown = new();
     private bool _started;
+    /// <summary>Slots held by other trainers (experiment suites) that compete for the same cores.</summary>
+    private readonly List<string> _reserved = [];
 
     private sealed class Active(string id, AdversarialRun run)
     {
@@ -92,7 +95,11 @@ public sealed class TrainingHost : IHostedService, IDisposable
             throw new ArgumentException($"generator: model directory '{settings.Generator}' does not exist.");
         PathPolicy.RequireDatasetExists(settings.Dataset);
         var record = _store.Create(settings, string.IsNullOrWhiteSpace(name) ? null : name.Trim());
-        _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, null, 0));
+        // Say why a run waits when an experiment suite holds the slot (set before it is queued, so it never overwrites a start).
+        string? waits;
+        lock (_gate) waits = _reserved.Count > 0 && _active.Count + _reserved.Count >= _maxConcurrent ? $"waits for a training slot: {string.Join(", ", _reserved)} holds it" : null;
+        if (waits is not null) _store.SetStatus(record.Id, RunStatus.Queued, waits);
+        _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, waits, 0));
         lock (_gate) _queue.AddLast(record.Id);
         Dispatch();
         return record;
@@ -106,6 +113,53 @@ public sealed class TrainingHost : IHostedService, IDisposable
     }
 
     public bool IsActive(string id) { lock (_gate) return _active.ContainsKey(id); }
+
+    /// <summary>
+    /// Why <paramref name="holder"/> could not take a training slot now (every one of RlGaf:MaxConcurrentRuns
+    /// is held by a run, paused ones included, or by another holder), or null when one is free.
+    /// </summary>
+    public string? WhyNoSlot(string holder)
+    {
+        string[] runs, others;
+        lock (_gate)
+        {
+            if (_active.Count + _reserved.Count < _maxConcurrent) return null;
+            (runs, others) = ([.. _active.Keys], [.. _reserved]);
+        }
+        var holders = runs.Select(id => $"run '{_store.Get(id)?.Name ?? id}'").Concat(others).ToList();
+        return $"{holder} needs one of the {_maxConcurrent} training slot(s) (RlGaf:MaxConcurrentRuns) and {string.Join(", ", holders)} " +
+               $"{(holders.Count == 1 ? "holds" : "hold")} them: stop the run (it can resume later) or wait for it to end.";
+    }
+
+    /// <summary>
+    /// Takes a training slot for work that trains outside this host (an experiment suite): queued runs
+    /// wait until it is released, as they wait for another run. InvalidOperationException with
+    /// <see cref="WhyNoSlot"/> when none is free.
+    /// </summary>
+    public IDisposable ReserveSlot(string holder)
+    {
+        lock (_gate)
+        {
+            if (_active.Count + _reserved.Count < _maxConcurrent)
+            {
+                _reserved.Add(holder);
+                return new Slot(this, holder);
+            }
+        }
+        throw new InvalidOperationException(WhyNoSlot(holder) ?? $"{holder}: no training slot free.");
+    }
+
+    private sealed class Slot(TrainingHost host, string holder) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 1) return;
+            lock (host._gate) host._reserved.Remove(holder);
+            host.Dispatch();
+        }
+    }
 
     public void Pause(string id)
     {
@@ -191,7 +245,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
             string id;
             lock (_gate)
             {
-                if (!_started || _shutdown.IsCancellationRequested || _active.Count >= _maxConcurrent || _queue.First is null) return;
+                if (!_started || _shutdown.IsCancellationRequested || _active.Count + _reserved.Count >= _maxConcurrent || _queue.First is null) return;
                 id = _queue.First.Value;
                 _queue.RemoveFirst();
             }
