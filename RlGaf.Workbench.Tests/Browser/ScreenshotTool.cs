@@ -6,7 +6,8 @@ namespace RlGaf.Workbench.Tests.Browser;
 /// <summary>
 /// Not a test: takes the README's screenshots from a running workbench. Set RLGAF_SCREENSHOT_URL
 /// (e.g. http://127.0.0.1:5180), RLGAF_SCREENSHOT_RUN (a run id), RLGAF_SCREENSHOT_COMPARE
-/// (comma-separated ids) and RLGAF_SCREENSHOTS (output folder), then run this one "test".
+/// (comma-separated ids), RLGAF_SCREENSHOT_CHECKPOINTS (compare keys, e.g. ID@sft,ID@200),
+/// RLGAF_SCREENSHOT_EXPERIMENT (an experiment id) and RLGAF_SCREENSHOTS (output folder), then run this one "test".
 /// </summary>
 public class ScreenshotTool
 {
@@ -37,6 +38,20 @@ public class ScreenshotTool
             var page = await browser.OpenAsync(new Uri(url!), $"/compare?runs={ids}");
             await Task.Delay(1500);
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, "compare.png"), FullPage = true });
+        }
+        if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_CHECKPOINTS") is { Length: > 0 } keys)
+        {
+            var page = await browser.OpenAsync(new Uri(url!), $"/compare?checkpoints={Uri.EscapeDataString(keys)}&prompts=12");
+            await page.ClickAsync("#compare-run");
+            await page.WaitForSelectorAsync("#compare-completions", new PageWaitForSelectorOptions { Timeout = 300_000 });
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, "compare-checkpoints.png"), FullPage = true });
+        }
+        if (Environment.GetEnvironmentVariable("RLGAF_SCREENSHOT_EXPERIMENT") is { Length: > 0 } experiment)
+        {
+            var page = await browser.OpenAsync(new Uri(url!), $"/experiments/{experiment}");
+            await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+            await Task.Delay(1500);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(outDir, "experiments.png"), FullPage = true });
         }
     }
 }
