@@ -33,6 +33,16 @@ public class ChartSeriesTests
     }
 
     [Fact]
+    public void N_gram_entropy_is_drawn_on_the_right_axis_so_the_ratios_keep_their_scale()
+    {
+        var div = RunViews.Groups.Single(g => g.Id == "div");
+        var c = new ChartSeries(div, 0.0);
+        var ext = c.Append(1, new Dictionary<string, double> { ["div/distinct-2"] = 0.2, ["div/ngram-entropy"] = 6.1 });
+        Assert.Equal(["y", "y", "y2", "y2"], ext.NewTraces.Select(t => t.YAxis).ToList());
+        Assert.Equal("div/ngram-entropy (right)", ext.NewTraces[3].Name);
+    }
+
+    [Fact]
     public void Reward_chart_has_a_std_band_before_its_metric_traces()
     {
         var c = new ChartSeries(Reward, 0.0);

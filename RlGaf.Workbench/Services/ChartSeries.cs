@@ -101,16 +101,18 @@ public sealed class ChartSeries(MetricGroup group, double smoothing)
     private IEnumerable<Scatter> TracesOf(string key, int i, IReadOnlyList<int> steps, IReadOnlyList<double> raw, IReadOnlyList<double>? smooth = null)
     {
         string color = Palette[i % Palette.Length];
+        string axis = group.OnRightAxis(key) ? "y2" : "y";
+        string name = axis == "y2" ? key + " (right)" : key;
         yield return new Scatter
         {
-            Name = key + " (raw)", LegendGroup = key, ShowLegend = false, Mode = ModeFlag.Lines, Opacity = 0.25m,
+            Name = name + " (raw)", LegendGroup = key, ShowLegend = false, Mode = ModeFlag.Lines, Opacity = 0.25m, YAxis = axis,
             Line = new Line { Color = color, Width = 1 },
             X = steps.Select(s => (object)s).ToList(), Y = raw.Select(v => RunViews.PlotValue(v)!).ToList(),
             HoverInfo = Plotly.Blazor.Traces.ScatterLib.HoverInfoFlag.Skip,
         };
         yield return new Scatter
         {
-            Name = key, LegendGroup = key, Mode = ModeFlag.Lines, Line = new Line { Color = color, Width = 2 },
+            Name = name, LegendGroup = key, Mode = ModeFlag.Lines, Line = new Line { Color = color, Width = 2 }, YAxis = axis,
             X = steps.Select(s => (object)s).ToList(), Y = (smooth ?? []).Select(v => RunViews.PlotValue(v)!).ToList(),
         };
     }

@@ -9,8 +9,11 @@ namespace RlGaf.Workbench.Services;
 public sealed record SettingInfo(string Key, string Section, string Help, string Default, Type Type, IReadOnlyList<string> Options, bool Live);
 
 /// <summary>A chart on the Run page: its title and the metrics it draws.</summary>
-public sealed record MetricGroup(string Id, string Title, IReadOnlyList<string> Metrics, IReadOnlyList<string> Prefixes)
+/// <param name="RightAxis">Metrics on their own right-hand axis: on another scale than the rest (n-gram entropy is ~6 nats, the ratios below 1).</param>
+public sealed record MetricGroup(string Id, string Title, IReadOnlyList<string> Metrics, IReadOnlyList<string> Prefixes, IReadOnlyList<string>? RightAxis = null)
 {
+    public bool OnRightAxis(string metric) => RightAxis?.Contains(metric) == true;
+
     public bool Contains(string metric) => Metrics.Contains(metric) || Prefixes.Any(p => metric.StartsWith(p, StringComparison.Ordinal));
 }
 
@@ -25,7 +28,7 @@ public sealed class RunViews
     [
         new("disc", "Discriminator", ["disc/real_score", "disc/fake_score", "disc/loss", "disc/acc"], []),
         new("reward", "Reward and policy", ["reward/mean", "objective/kl", "objective/entropy"], ["ppo/"]),
-        new("div", "Diversity", [], ["div/"]),
+        new("div", "Diversity", [], ["div/"], RightAxis: ["div/ngram-entropy"]),
         new("quality", "Quality and alignment", ["oracle/nll", "oracle/valid-rate", "align/positive-rate", "oracle/coverage"], ["squad/"]),
         new("gumbel", "Gumbel temperature", ["gumbel/tau"], []),
     ];
