@@ -202,6 +202,13 @@ public class ComponentTests : IAsyncLifetime
         Assert.Contains("align/positive-rate", cut.Find("#compare-summary").TextContent);
         Assert.Empty(cut.FindAll("#compare-error"));
         Assert.False(cut.Find("#compare-run").HasAttribute("disabled"));
+
+        // A look at the runs mode and back keeps the comparison (it is hidden, not thrown away).
+        cut.Find("#mode-runs").Click();
+        Assert.Contains("display:none", cut.Find("#checkpoint-mode").GetAttribute("style"));
+        Assert.NotEmpty(cut.FindAll("#compare-runs"));
+        cut.Find("#mode-checkpoints").Click();
+        Assert.Equal(6, cut.FindAll("#compare-completions tbody tr").Count);
     }
 
     [Fact]
