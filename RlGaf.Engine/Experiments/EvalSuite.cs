@@ -136,6 +136,8 @@ public static class EvalSuite
         string quality = QualityKey(o.Suite), diversity = "div/self-bleu-4";
         var plots = SuitePlots.Write(o, runs, sweep, quality, diversity);
         var result = new SuiteResult(o, runs, sweep, keys, quality, diversity, Path.Combine(o.OutDir, "results.md"), plots, commandLine);
+        // results.json first: results.md is written last, and its presence means "complete".
+        File.WriteAllText(Path.Combine(o.OutDir, "results.json"), System.Text.Json.JsonSerializer.Serialize(SuiteReport.ToJsonObject(result), SuiteReport.Json));
         File.WriteAllText(result.ResultsMarkdown, SuiteReport.Markdown(result));
         return result;
     }

@@ -65,6 +65,13 @@ public static class SuiteReport
         return sb.ToString();
     }
 
+    /// <summary>How results.json is written: indented, NaN and infinities as named literals.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     /// <summary>The whole result as one JSON-serialisable object (NaN allowed by the caller's serializer options).</summary>
     public static object ToJsonObject(SuiteResult r) => new
     {

@@ -58,12 +58,17 @@ public sealed class ExperimentServiceTests : IDisposable
         // Made by the eval verb (eval --out DATA/experiments/cli-run): results.md, no manifest.
         Directory.CreateDirectory(Path.Combine(Root, "cli-run"));
         File.WriteAllText(Path.Combine(Root, "cli-run", "results.md"), "# Results: imdb\n\nMade by: `eval`\n");
+        // A newer eval verb also leaves results.json: the page then knows seeds, budget and methods.
+        Directory.CreateDirectory(Path.Combine(Root, "cli-json"));
+        File.WriteAllText(Path.Combine(Root, "cli-json", "results.json"),
+            """{"suite": "synthetic-reviews", "seeds": 3, "steps_budget": 120, "command": "eval --suite synthetic-reviews", "methods": {"sft": {}, "ppo": {}}}""");
+        File.WriteAllText(Path.Combine(Root, "cli-json", "results.md"), "# Results: synthetic-reviews\n");
         Directory.CreateDirectory(Path.Combine(Root, "models-scratch")); // neither: not an experiment
         File.WriteAllText(Path.Combine(Root, "stray.txt"), "not a folder");
 
         using var service = Service();
         var list = service.List();
-        Assert.Equal(new[] { "20250101-100000-aaaaaa", "20250102-100000-bbbbbb", "cli-run" }, list.Select(i => i.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { "20250101-100000-aaaaaa", "20250102-100000-bbbbbb", "cli-json", "cli-run" }, list.Select(i => i.Id).Order(StringComparer.Ordinal));
 
         var done = service.Get("20250101-100000-aaaaaa")!;
         Assert.Equal(ExperimentStatus.Completed, done.Status);
@@ -77,6 +82,9 @@ public sealed class ExperimentServiceTests : IDisposable
 
         var cli = service.Get("cli-run")!;
         Assert.Equal((ExperimentStatus.Completed, "imdb"), (cli.Status, cli.Suite));
+        var json = service.Get("cli-json")!;
+        Assert.Equal((ExperimentStatus.Completed, "synthetic-reviews", 3, 120, 6, 6), (json.Status, json.Suite, json.Seeds, json.StepsBudget, json.RunsDone, json.RunsTotal));
+        Assert.Equal(new[] { "sft", "ppo" }, json.Methods);
         Assert.Null(service.Get("models-scratch"));
         Assert.Null(service.Get("nope"));
     }
@@ -175,6 +183,8 @@ public sealed class ExperimentServiceSuiteTests : IAsyncLifetime
         Assert.Contains("| reinforce |", md);
         Assert.Contains($"eval --suite synthetic-reviews --seeds 1 --steps-budget 2 --methods sft,reinforce --out {found.Folder}", md);
         Assert.NotNull(restarted.FilePath(job.Id, "quality-diversity.png"));
+        using (var results = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(found.Folder, "results.json"))))
+            Assert.Equal(new[] { "sft", "reinforce" }, results.RootElement.GetProperty("methods").EnumerateObject().Select(p => p.Name));
         Assert.Contains(restarted.Log(job.Id), l => l.StartsWith("[2/2] reinforce seed 1", StringComparison.Ordinal));
     }
 

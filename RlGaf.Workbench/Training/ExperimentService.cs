@@ -389,12 +389,33 @@ public sealed class ExperimentService : IDisposable
             "cancelled" => ExperimentStatus.Cancelled,
             _ => ExperimentStatus.Interrupted, // "running" with no process behind it
         };
+        // A suite folder made by the eval verb has no manifest; its results.json tells the same.
+        m ??= results ? ManifestOfResults(dir) : null;
         int total = m is null ? 0 : m.Seeds * m.Methods.Count;
         // A suite folder made by the eval verb (eval --out DATA/experiments/NAME) has no manifest: its title names the suite.
         var suite = m?.Suite ?? (results ? SuiteOfResults(Path.Combine(dir, ResultsFile)) : "");
         DateTimeOffset? ended = m?.Ended ?? (results ? File.GetLastWriteTimeUtc(Path.Combine(dir, ResultsFile)) : null);
         return new ExperimentInfo(id, dir, status, suite, m?.Seeds ?? 0, m?.StepsBudget ?? 0, m?.Methods ?? [], m?.DataPath,
             results ? total : m?.RunsDone ?? 0, total, m?.Started, ended, m?.Error ?? unreadable);
+    }
+
+    private static ExperimentManifest? ManifestOfResults(string dir)
+    {
+        var path = Path.Combine(dir, "results.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            var r = doc.RootElement;
+            return new ExperimentManifest
+            {
+                Id = Path.GetFileName(dir), Suite = r.GetProperty("suite").GetString() ?? "", Seeds = r.GetProperty("seeds").GetInt32(),
+                StepsBudget = r.GetProperty("steps_budget").GetInt32(), Methods = r.GetProperty("methods").EnumerateObject().Select(p => p.Name).ToList(),
+                Command = r.TryGetProperty("command", out var c) ? c.GetString() ?? "" : "", Status = "completed",
+                Ended = File.GetLastWriteTimeUtc(Path.Combine(dir, ResultsFile)),
+            };
+        }
+        catch (Exception e) when (e is JsonException or IOException or KeyNotFoundException or InvalidOperationException) { return null; }
     }
 
     private static string SuiteOfResults(string path)
