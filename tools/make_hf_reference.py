@@ -16,6 +16,16 @@ with torch.no_grad():
             p.copy_(torch.randn_like(p) * 0.1)
 d = os.path.join(out, "hf-tiny-gpt2"); cfg.bos_token_id = cfg.eos_token_id = None
 m.save_pretrained(d, safe_serialization=True)
+# The weights as text (file order, float32 round-trip digits); the tests rebuild model.safetensors from it.
+import struct
+raw = open(os.path.join(d, "model.safetensors"), "rb").read()
+hdr = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]]); hdr.pop("__metadata__", None)
+with open(os.path.join(d, "weights.json"), "w") as w:
+    w.write("{\n" + ",\n".join(
+        '  %s: {"shape": %s, "data": [%s]}' % (json.dumps(k), json.dumps(v["shape"]),
+            ", ".join("%.9g" % x for x in m.state_dict()[k].flatten().tolist()))
+        for k, v in sorted(hdr.items(), key=lambda kv: kv[1]["data_offsets"][0])) + "\n}\n")
+os.remove(os.path.join(d, "model.safetensors"))
 ids = torch.tensor([[3, 17, 42, 8, 0, 49, 25, 11, 30, 7]])
 with torch.no_grad():
     logits = m(ids).logits[0].double()

@@ -44,30 +44,6 @@ internal sealed class TinyHfCheckpoint
         return c;
     }
 
-    /// <summary>
-    /// Weights and shape of an existing HF checkpoint folder (e.g. a fixture made by real
-    /// transformers), so the reference can check it too; names normalised to the prefixed layout.
-    /// </summary>
-    public static TinyHfCheckpoint FromFolder(string dir)
-    {
-        var cfg = RlGaf.Engine.Models.Gpt2ConfigJson.Read(Path.Combine(dir, "config.json"));
-        var c = new TinyHfCheckpoint
-        {
-            Vocab = cfg.VocabSize, NPos = cfg.NPositions, Embd = cfg.NEmbd, Layers = cfg.NLayer, Heads = cfg.NHead,
-            Eps = cfg.LayerNormEpsilon,
-        };
-        foreach (var (name, t) in RlGaf.Engine.Models.Safetensors.Read(Path.Combine(dir, "model.safetensors")))
-        {
-            using (t)
-            {
-                if (!t.is_floating_point()) continue;
-                var key = name.StartsWith("transformer.") || name.StartsWith("lm_head.") ? name : "transformer." + name;
-                c.Weights[key] = (t.shape, t.data<float>().ToArray());
-            }
-        }
-        return c;
-    }
-
     public float[] W(string name) => Weights["transformer." + name].Data;
 
     public string ConfigJson(string activation = "gelu_new", string modelType = "gpt2") =>
