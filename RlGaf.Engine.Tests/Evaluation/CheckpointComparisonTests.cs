@@ -144,24 +144,12 @@ public class CheckpointComparisonTests(TinyRunFixture run) : IClassFixture<TinyR
         Assert.Equal("other", e.SourceLabel);
         Assert.StartsWith("other: its vocabulary", e.Message);
 
-        var imdb = CopyModel("imdb-corpus", dir =>
-        {
-            var path = Path.Combine(dir, ModelInfo.FileName);
-            var json = JsonNode.Parse(File.ReadAllText(path))!;
-            json["corpus"] = "imdb:/nowhere";
-            File.WriteAllText(path, json.ToJsonString());
-        });
+        var imdb = CopyModel("imdb-corpus", dir => SetCorpus(dir, "imdb:/nowhere"));
         e = Assert.Throws<ComparisonException>(() => Run(Request(Ckpt(6), GeneratorSource.Model("imdb model", imdb))));
         Assert.Contains("imdb model: trained on 'imdb:/nowhere', not on 'synthetic-reviews'", e.Message);
 
         // A pretraining corpus that names no task (a text file) is no reason to refuse: the vocabulary decides.
-        var books = CopyModel("books-corpus", dir =>
-        {
-            var path = Path.Combine(dir, ModelInfo.FileName);
-            var json = JsonNode.Parse(File.ReadAllText(path))!;
-            json["corpus"] = "/data/books.txt";
-            File.WriteAllText(path, json.ToJsonString());
-        });
+        var books = CopyModel("books-corpus", dir => SetCorpus(dir, "/data/books.txt"));
         var mixed = Run(Request(Ckpt(6), GeneratorSource.Model("books", books)));
         Assert.Equal("synthetic-reviews", mixed.Dataset);
         Assert.Equal("/data/books.txt", mixed.Sources[1].Dataset);
@@ -190,5 +178,14 @@ public class CheckpointComparisonTests(TinyRunFixture run) : IClassFixture<TinyR
         foreach (var f in Directory.GetFiles(TinySft.Path_)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)), overwrite: true);
         edit(dir);
         return dir;
+    }
+
+    /// <summary>Rewrites the pretraining corpus a model directory records (rlgaf-model.json).</summary>
+    private static void SetCorpus(string dir, string corpus)
+    {
+        var path = Path.Combine(dir, ModelInfo.FileName);
+        var json = JsonNode.Parse(File.ReadAllText(path))!;
+        json["corpus"] = corpus;
+        File.WriteAllText(path, json.ToJsonString());
     }
 }
