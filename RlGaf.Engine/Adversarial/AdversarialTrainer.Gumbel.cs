@@ -1,4 +1,4 @@
-using RlGaf.Engine.Runtime;
+using TorchSharp;
 using System.Diagnostics;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Tasks;
@@ -144,7 +144,7 @@ public sealed partial class AdversarialTrainer
         {
             using var _ = no_grad();
             using var cache = new KvCache(Policy.Config.NLayer);
-            using var temperature = Scalars.Of(Settings.SampleTemperature);
+            using var temperature = Settings.SampleTemperature.ToScalar();
             var input = tensor(ids, [b, p], device: _device);
             for (int j = 0; j < budget && !finished.All(f => f); j++)
             {

@@ -1,4 +1,4 @@
-using RlGaf.Engine.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
@@ -14,7 +14,7 @@ public static class PolicyMath
     {
         var l = fullLogits.narrow(1, batch.PromptWidth - 1, batch.CompletionWidth);
         if (temperature == 1.0) return l;
-        using var t = Scalars.Of(temperature);
+        using var t = temperature.ToScalar();
         return l.div(t);
     }
 

@@ -106,7 +106,7 @@ public static class TextGenerator
     {
         if (!o.DoSample) return logits.argmax(1);
         using var scope = NewDisposeScope();
-        using var temperature = Scalars.Of(o.Temperature);
+        using var temperature = o.Temperature.ToScalar();
         var l = o.Temperature == 1.0 ? logits : logits.div(temperature);
         long vocab = l.shape[1];
         if (o.TopK > 0 && o.TopK < vocab)
@@ -120,7 +120,7 @@ public static class TextGenerator
             var probs = sorted.softmax(1);
             // Drop a token once the more likely ones already reach p; the most likely always stays.
             var before = probs.cumsum(1) - probs;
-            using var topP = Scalars.Of(o.TopP);
+            using var topP = o.TopP.ToScalar();
             sorted = sorted.masked_fill(before.ge(topP), Scalars.NegativeInfinity);
             l = full_like(l, float.NegativeInfinity).scatter(1, order, sorted);
         }

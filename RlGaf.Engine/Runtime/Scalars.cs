@@ -7,7 +7,7 @@ namespace RlGaf.Engine.Runtime;
 /// the scalar's handle crosses into native code: the temporary can be finalized, freeing its native
 /// memory, while the op that reads it still runs. Seen once under heavy load as libtorch's
 /// "c10::Scalar::toFloat: Expected false to be true" from gelu_new. Hot paths therefore use these
-/// scalars, which live as long as the process, or <see cref="Of"/> in a <c>using</c> for values that change.
+/// scalars, which live as long as the process, or <c>using var s = value.ToScalar();</c> for values that change.
 /// </summary>
 public static class Scalars
 {
@@ -15,7 +15,4 @@ public static class Scalars
     public static readonly Scalar One = 1.0.ToScalar();
     public static readonly Scalar Three = 3.ToScalar();
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity.ToScalar();
-
-    /// <summary>A scalar for one call: keep it in a <c>using</c> so it outlives the native op.</summary>
-    public static Scalar Of(double value) => value.ToScalar();
 }
