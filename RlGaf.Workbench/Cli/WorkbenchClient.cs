@@ -109,9 +109,9 @@ internal sealed class WorkbenchClient : IDisposable
         string reason = text;
         try { using var doc = JsonDocument.Parse(text); if (doc.RootElement.TryGetProperty("error", out var err)) reason = err.GetString() ?? text; }
         catch (JsonException) { }
-        response.Dispose();
         if (response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
             reason += " (set RlGaf__AccessToken to the workbench's token)";
+        response.Dispose();
         throw new UsageException($"{Describe()} refused {request.Method} /{request.RequestUri}: {reason}");
     }
 
