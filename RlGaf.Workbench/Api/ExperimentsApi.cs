@@ -91,11 +91,5 @@ public static class ExperimentsApi
 
     private static IResult NotFound(string id) => Results.NotFound(new { error = $"experiment '{id}' does not exist." });
 
-    private static IResult Guard(Func<IResult> action)
-    {
-        try { return action(); }
-        catch (KeyNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
-        catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
-        catch (InvalidOperationException e) { return Results.Conflict(new { error = e.Message }); }
-    }
+    private static IResult Guard(Func<IResult> action) => RunsApi.Guard(action);
 }

@@ -224,8 +224,8 @@ public static class RunsApi
 
     private static IResult NotFound(string id) => Results.NotFound(new { error = $"run '{id}' does not exist." });
 
-    /// <summary>Maps the host's refusals to status codes with the reason.</summary>
-    private static IResult Guard(Func<IResult> action)
+    /// <summary>Maps refusals to status codes with the reason: unknown 404, invalid 400, wrong state 409 (every API group).</summary>
+    internal static IResult Guard(Func<IResult> action)
     {
         try { return action(); }
         catch (KeyNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
