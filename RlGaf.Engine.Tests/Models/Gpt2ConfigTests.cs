@@ -85,4 +85,27 @@ public sealed class Gpt2ConfigTests
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData(37, 16, 16, 2, 2)]
+    [InlineData(300, 24, 8, 3, 4)]
+    public void Parameter_count_equals_the_models_parameters(int vocab, int positions, int embd, int layers, int heads)
+    {
+        RlGaf.Engine.Runtime.TorchRuntime.EnsureLoaded();
+        var config = new Gpt2Config(vocab, positions, embd, layers, heads);
+        using var model = new Gpt2Model(config);
+        Assert.Equal(model.parameters().Sum(p => p.numel()), config.ParameterCount);
+    }
+
+    [Fact]
+    public void Validate_bounds_every_size_and_the_total()
+    {
+        Assert.Contains("n_embd (16385) exceeds the limit of 16384", Assert.Throws<ArgumentException>(() => new Gpt2Config(10, 8, 16385, 1, 5).Validate()).Message);
+        Assert.Contains("n_layer (257) exceeds the limit of 256", Assert.Throws<ArgumentException>(() => new Gpt2Config(10, 8, 16, 257, 2).Validate()).Message);
+        Assert.Contains("vocab_size (1048577) exceeds the limit of 1048576", Assert.Throws<ArgumentException>(() => new Gpt2Config(1048577, 8, 16, 1, 2).Validate()).Message);
+        Assert.Contains("n_positions (65537) exceeds the limit of 65536", Assert.Throws<ArgumentException>(() => new Gpt2Config(10, 65537, 16, 1, 2).Validate()).Message);
+        // Each size within its bound, the product not: 48 layers of width 4096 are 9.7 billion parameters.
+        Assert.Contains("more than the limit of 2147483648", Assert.Throws<ArgumentException>(() => new Gpt2Config(50257, 1024, 4096, 48, 32).Validate()).Message);
+        new Gpt2Config(50257, 1024, 1600, 48, 25).Validate(); // GPT-2 XL fits
+    }
 }

@@ -150,6 +150,93 @@ public sealed class HfCheckpointTests : IDisposable
         Assert.Contains("n_embd (16) must be divisible by n_head (3)", e.Message);
         Assert.Contains("config.json", e.Message);
     }
+
+    [Fact]
+    public void Broadcastable_tensor_is_refused_not_broadcast()
+    {
+        // [1] would broadcast into ln_f.bias [16] and [1, 16] into wte [37, 16]: both must be refused by shape.
+        var ckpt = TinyHfCheckpoint.Random(seed: 10);
+        ckpt.Weights["transformer.ln_f.bias"] = ([1], [0.5f]);
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(ckpt.WriteTo(Path.Combine(dir, "a"))));
+        Assert.Contains("model.safetensors: tensor 'transformer.ln_f.bias' has shape [1], expected [16]", e.Message);
+
+        ckpt = TinyHfCheckpoint.Random(seed: 10);
+        ckpt.Weights["transformer.wte.weight"] = ([1, 16], new float[16]);
+        e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(ckpt.WriteTo(Path.Combine(dir, "b"))));
+        Assert.Contains("tensor 'transformer.wte.weight' has shape [1, 16], expected [37, 16]", e.Message);
+    }
+
+    [Theory]
+    [InlineData("\"n_embd\": 16", "\"n_embd\": 1000000000", "key 'n_embd' = 1000000000 is outside its bound 1..16384")]
+    [InlineData("\"n_layer\": 2", "\"n_layer\": 1000000", "key 'n_layer' = 1000000 is outside its bound 1..256")]
+    [InlineData("\"vocab_size\": 37", "\"vocab_size\": 1000000000000", "key 'vocab_size' = 1000000000000 is outside its bound 1..1048576")]
+    [InlineData("\"n_positions\": 16", "\"n_positions\": 0", "key 'n_positions' = 0 is outside its bound 1..65536")]
+    [InlineData("\"n_head\": 2", "\"n_head\": -2", "key 'n_head' = -2 is outside its bound")]
+    [InlineData("\"n_embd\": 16", "\"n_embd\": 16.5", "key 'n_embd' must be an integer in 1..16384, found a number that is not a 64-bit integer")]
+    [InlineData("\"n_embd\": 16", "\"n_embd\": 1e9", "key 'n_embd' must be an integer in 1..16384")]
+    [InlineData("\"n_layer\": 2", "\"n_layer\": \"2\"", "key 'n_layer' must be an integer in 1..256, found a string")]
+    [InlineData("\"n_inner\": null", "\"n_inner\": 1000000000000", "key 'n_inner' = 1000000000000 is outside its bound")]
+    [InlineData("\"n_embd\": 16, \"n_head\": 2", "\"n_embd\": 16384, \"n_head\": 16", "more than the limit of 2147483648")]
+    public void Config_values_are_bounded_before_a_model_is_allocated(string from, string to, string message)
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 11);
+        ckpt.WriteTo(dir);
+        var text = ckpt.ConfigJson();
+        Assert.Contains(from, text);
+        File.WriteAllText(Path.Combine(dir, "config.json"), text.Replace(from, to));
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("config.json", e.Message);
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void In_bounds_config_larger_than_its_weights_file_is_refused_before_the_model_is_allocated()
+    {
+        // GPT-2 medium's shape (355M parameters, 1.4 GB of float32) over a file of a few KB: refused by
+        // comparing sizes, so the 1.4 GB are never allocated.
+        var ckpt = TinyHfCheckpoint.Random(seed: 12);
+        ckpt.WriteTo(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), ckpt.ConfigJson()
+            .Replace("\"n_embd\": 16, \"n_head\": 2", "\"n_embd\": 1024, \"n_head\": 16").Replace("\"n_layer\": 2", "\"n_layer\": 24")
+            .Replace("\"vocab_size\": 37", "\"vocab_size\": 50257").Replace("\"n_positions\": 16", "\"n_positions\": 1024"));
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("model.safetensors: holds", e.Message);
+        Assert.Contains("fewer than the 709646336", e.Message); // 2 bytes x 354,823,168 parameters (GPT-2 medium's count)
+        Assert.Equal(354_823_168, new Gpt2Config(50257, 1024, 1024, 24, 16).ParameterCount);
+    }
+
+    [Fact]
+    public void Hostile_config_files_are_refused_without_quoting_them()
+    {
+        var ckpt = TinyHfCheckpoint.Random(seed: 13);
+        ckpt.WriteTo(dir);
+        var config = Path.Combine(dir, "config.json");
+        const string secret = "sk-live-0123456789abcdef";
+        File.WriteAllText(config, ckpt.ConfigJson(modelType: secret));
+        var e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("config.json: model_type is not supported (only 'gpt2')", e.Message);
+        Assert.DoesNotContain(secret, e.Message);
+
+        File.WriteAllText(config, ckpt.ConfigJson().Replace("\"n_layer\": 2", $"\"n_layer\": {secret}"));
+        e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("config.json: line ", e.Message);
+        Assert.Contains("not valid JSON", e.Message);
+        Assert.DoesNotContain("sk-", e.Message);
+
+        File.WriteAllText(config, ckpt.ConfigJson().Replace("\"n_layer\": 2", $"\"n_layer\": \"{secret}\""));
+        e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("key 'n_layer' must be an integer in 1..256, found a string", e.Message);
+        Assert.DoesNotContain(secret, e.Message);
+
+        File.WriteAllText(config, ckpt.ConfigJson().Replace("\"n_layer\": 2", "\"n_layer\": 2, \"n_layer\": 200"));
+        e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("config.json", e.Message);
+        Assert.Contains("twice", e.Message);
+
+        File.WriteAllText(config, ckpt.ConfigJson() + new string(' ', 2 << 20));
+        e = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir));
+        Assert.Contains("more than the limit of 1048576", e.Message);
+    }
 }
 
 /// <summary>

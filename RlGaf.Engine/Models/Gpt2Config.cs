@@ -27,6 +27,17 @@ public sealed record Gpt2Config(
     /// <summary>GPT-2's end-of-text id, also its BOS; present only in the full 50257-token vocabulary.</summary>
     public const int Gpt2EndOfText = 50256;
 
+    /// <summary>Largest vocab_size accepted (GPT-2 has 50257; the largest public vocabularies are ~256k).</summary>
+    public const int MaxVocabSize = 1 << 20;
+    /// <summary>Largest n_positions accepted (GPT-2 has 1024).</summary>
+    public const int MaxPositions = 1 << 16;
+    /// <summary>Largest n_embd accepted (GPT-2 XL has 1600).</summary>
+    public const int MaxEmbd = 1 << 14;
+    /// <summary>Largest n_layer accepted (GPT-2 XL has 48).</summary>
+    public const int MaxLayers = 256;
+    /// <summary>Largest parameter count accepted: 2^31, 8 GiB of float32 (GPT-2 XL has 1.56 billion).</summary>
+    public const long MaxParameters = 1L << 31;
+
     /// <summary>Width of one attention head.</summary>
     public int HeadDim => NEmbd / NHead;
 
@@ -42,22 +53,41 @@ public sealed record Gpt2Config(
     public static Gpt2Config Gpt2Small() =>
         new(VocabSize: 50257, NPositions: 1024, NEmbd: 768, NLayer: 12, NHead: 12);
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first field that makes no sense.</summary>
+    /// <summary>
+    /// Number of parameters of a model of this shape: embeddings V*E + P*E, per block
+    /// 12 E^2 + 13 E (two LayerNorms, attention and MLP with biases), and ln_f's 2 E.
+    /// </summary>
+    public long ParameterCount =>
+        checked((long)VocabSize * NEmbd + (long)NPositions * NEmbd + NLayer * (12L * NEmbd * NEmbd + 13L * NEmbd) + 2L * NEmbd);
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming the first field that makes no sense or exceeds its
+    /// bound, so a hostile config.json is refused before a model is allocated.
+    /// </summary>
     public Gpt2Config Validate()
     {
-        Positive(VocabSize, "vocab_size");
-        Positive(NPositions, "n_positions");
-        Positive(NEmbd, "n_embd");
-        Positive(NLayer, "n_layer");
+        InRange(VocabSize, "vocab_size", MaxVocabSize);
+        InRange(NPositions, "n_positions", MaxPositions);
+        InRange(NEmbd, "n_embd", MaxEmbd);
+        InRange(NLayer, "n_layer", MaxLayers);
         Positive(NHead, "n_head");
         if (NEmbd % NHead != 0)
             throw new ArgumentException($"n_embd ({NEmbd}) must be divisible by n_head ({NHead}).");
+        if (ParameterCount > MaxParameters)
+            throw new ArgumentException($"the shape has {ParameterCount} parameters, more than the limit of {MaxParameters} "
+                + $"(vocab_size {VocabSize}, n_positions {NPositions}, n_embd {NEmbd}, n_layer {NLayer}).");
         if (!(LayerNormEpsilon > 0) || !double.IsFinite(LayerNormEpsilon))
             throw new ArgumentException($"layer_norm_epsilon ({LayerNormEpsilon}) must be a positive finite number.");
         Probability(ResidPdrop, "resid_pdrop");
         Probability(EmbdPdrop, "embd_pdrop");
         Probability(AttnPdrop, "attn_pdrop");
         return this;
+    }
+
+    private static void InRange(int value, string name, int max)
+    {
+        Positive(value, name);
+        if (value > max) throw new ArgumentException($"{name} ({value}) exceeds the limit of {max}.");
     }
 
     private static void Positive(int value, string name)

@@ -14,8 +14,15 @@ public static class HfCheckpoint
     public const string WeightsFile = "model.safetensors";
     private const string Prefix = "transformer.";
 
-    /// <summary>Loads config and weights from <paramref name="dir"/>, optionally moving the model to <paramref name="device"/>.</summary>
-    public static (Gpt2Config Config, Gpt2Model Model) Load(string dir, Device? device = null)
+    /// <summary>
+    /// Loads config and weights from <paramref name="dir"/>, optionally moving the model to <paramref name="device"/>.
+    /// Both files are treated as hostile: config.json is bounded (<see cref="Gpt2ConfigJson"/>) and
+    /// <paramref name="checkConfig"/> (throw to refuse) runs before anything is allocated; the weights'
+    /// header is checked against the file (<see cref="SafetensorsFile"/>) and must hold at least as many
+    /// bytes as the config's parameters need before the model is allocated; each tensor must have its
+    /// parameter's exact shape and is streamed into it. On any failure the model is disposed.
+    /// </summary>
+    public static (Gpt2Config Config, Gpt2Model Model) Load(string dir, Device? device = null, Action<Gpt2Config>? checkConfig = null)
     {
         var configPath = Path.Combine(dir, ConfigFile);
         var weightsPath = Path.Combine(dir, WeightsFile);
@@ -24,18 +31,18 @@ public static class HfCheckpoint
             throw new FileNotFoundException($"{weightsPath}: no model.safetensors in the checkpoint folder (only safetensors checkpoints are read).", weightsPath);
 
         var config = Gpt2ConfigJson.Read(configPath);
+        checkConfig?.Invoke(config);
+        using var file = SafetensorsFile.Open(weightsPath);
+        // The smallest float dtype read is 2 bytes: a file with fewer bytes cannot fill the model,
+        // so a tiny file with a large (in-bounds) config never gets its model allocated.
+        long needed = config.ParameterCount * 2;
+        if (file.DataLength < needed)
+            throw new InvalidDataException($"{weightsPath}: holds {file.DataLength} bytes of tensors, fewer than the {needed} "
+                + $"that the {config.ParameterCount} parameters of {configPath} need even at 2 bytes each.");
         var model = new Gpt2Model(config);
         try
         {
-            var tensors = Safetensors.Read(weightsPath);
-            try
-            {
-                CopyInto(model, tensors, weightsPath);
-            }
-            finally
-            {
-                foreach (var t in tensors.Values) t.Dispose();
-            }
+            CopyInto(model, file);
             if (device is not null) model.to(device);
             model.eval(); // as from_pretrained: dropout off until a trainer asks for train()
             return (config, model);
@@ -62,11 +69,13 @@ public static class HfCheckpoint
         Gpt2ConfigJson.Write(config, Path.Combine(dir, ConfigFile));
     }
 
-    private static void CopyInto(Gpt2Model model, Dictionary<string, Tensor> tensors, string file)
+    private static void CopyInto(Gpt2Model model, SafetensorsFile file)
     {
         // HF's GPT2LMHeadModel prefixes "transformer."; the original gpt2 repo stores bare names.
+        var tensors = file.Tensors;
         bool prefixed = tensors.Keys.Any(k => k.StartsWith(Prefix, StringComparison.Ordinal));
         string Key(string name) => prefixed ? Prefix + name : name;
+        string path = file.Path;
 
         var expected = model.named_parameters().ToList();
         var used = new HashSet<string>();
@@ -76,21 +85,26 @@ public static class HfCheckpoint
             var key = Key(name);
             var shape = Shape(p.shape);
             if (!tensors.TryGetValue(key, out var t))
-                throw new InvalidDataException($"{file}: tensor '{key}' is missing (expected shape {shape}).");
-            if (!t.shape.SequenceEqual(p.shape))
-                throw new InvalidDataException($"{file}: tensor '{key}' has shape {Shape(t.shape)}, expected {shape}.");
-            if (!t.is_floating_point())
-                throw new InvalidDataException($"{file}: tensor '{key}' has dtype {t.dtype}, expected a float type.");
-            p.copy_(t);
+                throw new InvalidDataException($"{path}: tensor '{key}' is missing (expected shape {shape}).");
+            // Checked here, before any byte is copied: copy_ would broadcast a [1, n] tensor into [m, n].
+            if (!t.Shape.SequenceEqual(p.shape))
+                throw new InvalidDataException($"{path}: tensor '{key}' has shape {Shape(t.Shape)}, expected {shape}.");
+            if (!t.IsFloat)
+                throw new InvalidDataException($"{path}: tensor '{key}' has dtype {t.Dtype}, expected a float type.");
+            file.ReadInto(key, p);
             used.Add(key);
         }
 
-        if (tensors.TryGetValue("lm_head.weight", out var head))
+        if (tensors.TryGetValue("lm_head.weight", out var headEntry))
         {
             // The head must be the tied embedding; an untied head would be silently ignored otherwise.
             using var wte = model.TokenEmbedding.detach().cpu();
-            if (!head.shape.SequenceEqual(wte.shape) || !head.allclose(wte, 0, 0))
-                throw new InvalidDataException($"{file}: tensor 'lm_head.weight' differs from the token embedding "
+            if (!headEntry.Shape.SequenceEqual(wte.shape) || !headEntry.IsFloat)
+                throw new InvalidDataException($"{path}: tensor 'lm_head.weight' differs from the token embedding "
+                    + $"'{Key("wte.weight")}'; untied LM heads are not supported.");
+            using var head = file.Read("lm_head.weight");
+            if (!head.allclose(wte, 0, 0))
+                throw new InvalidDataException($"{path}: tensor 'lm_head.weight' differs from the token embedding "
                     + $"'{Key("wte.weight")}'; untied LM heads are not supported.");
             used.Add("lm_head.weight");
         }
@@ -99,7 +113,7 @@ public static class HfCheckpoint
         var unexpected = tensors.Keys.Where(k => !used.Contains(k)
             && !k.EndsWith(".attn.bias", StringComparison.Ordinal) && !k.EndsWith(".attn.masked_bias", StringComparison.Ordinal)).ToList();
         if (unexpected.Count > 0)
-            throw new InvalidDataException($"{file}: unexpected tensors {string.Join(", ", unexpected.Take(5).Select(u => $"'{u}'"))}"
+            throw new InvalidDataException($"{path}: unexpected tensors {string.Join(", ", unexpected.Take(5).Select(SafetensorsFile.Quote))}"
                 + (unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "") + " (is this a GPT-2 checkpoint with the config's n_layer?).");
     }
 
