@@ -37,14 +37,28 @@ public static class ModelDirectory
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
+    /// <summary>
+    /// Loads the directory's model, vocabulary and info. The vocabulary check runs on config.json before
+    /// the model is allocated, and a model whose directory fails a later check (rlgaf-model.json) is disposed.
+    /// </summary>
     public static LoadedModel Load(string directory, Device? device = null)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"model directory '{directory}' does not exist.");
         var vocab = Vocabulary.Load(directory);
-        var (config, model) = HfCheckpoint.Load(directory, device);
-        if (config.VocabSize != vocab.Size)
-            throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: vocab_size {config.VocabSize} does not match the vocabulary ({vocab.Size} tokens{(vocab.IsFull ? ", full GPT-2" : $", {Vocabulary.FileName}")}).");
-        return new LoadedModel(model, config, vocab, ReadInfo(directory));
+        var (config, model) = HfCheckpoint.Load(directory, device, checkConfig: c =>
+        {
+            if (c.VocabSize != vocab.Size)
+                throw new InvalidDataException($"{Path.Combine(directory, HfCheckpoint.ConfigFile)}: vocab_size {c.VocabSize} does not match the vocabulary ({vocab.Size} tokens{(vocab.IsFull ? ", full GPT-2" : $", {Vocabulary.FileName}")}).");
+        });
+        try
+        {
+            return new LoadedModel(model, config, vocab, ReadInfo(directory));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The directory's rlgaf-model.json, or null when it has none (a Hugging Face download).</summary>
@@ -53,7 +67,8 @@ public static class ModelDirectory
         var infoPath = Path.Combine(directory, ModelInfo.FileName);
         if (!File.Exists(infoPath)) return null;
         try { return JsonSerializer.Deserialize<ModelInfo>(File.ReadAllText(infoPath), Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{infoPath}: not valid JSON ({e.Message})."); }
+        // The serializer's message can quote the offending text; the line and JSON path are enough.
+        catch (JsonException e) { throw new InvalidDataException($"{infoPath}: line {e.LineNumber + 1}: not valid ({e.Path ?? "$"})."); }
     }
 
     public static void Save(string directory, Gpt2Model model, Gpt2Config config, Vocabulary vocabulary, ModelInfo? info)

@@ -156,10 +156,18 @@ public static class RunCheckpoint
         if (!File.Exists(path)) throw new FileNotFoundException($"{checkpointDir}: no discriminator ({DiscFile}); runs of methods sft and rlhf-proxy have none.");
         var config = Gpt2ConfigJson.Read(Path.Combine(runDir, RunSetup.SftDir, HfCheckpoint.ConfigFile));
         var disc = new Discriminator(config, seed: 0);
-        disc.to(device);
-        ReadModule(path, disc);
-        disc.eval();
-        return disc;
+        try
+        {
+            disc.to(device);
+            ReadModule(path, disc);
+            disc.eval();
+            return disc;
+        }
+        catch
+        {
+            disc.Dispose();
+            throw;
+        }
     }
 
     internal static void WriteModule(string path, nn.Module module)
@@ -168,17 +176,22 @@ public static class RunCheckpoint
         Safetensors.Write(path, tensors);
     }
 
+    /// <summary>
+    /// Streams each of the module's tensors from the file; a missing tensor or one whose shape differs
+    /// from the module's is refused by name before anything is copied (copy_ would broadcast it).
+    /// </summary>
     internal static void ReadModule(string path, nn.Module module)
     {
-        var tensors = Safetensors.Read(path);
-        using var _ = no_grad();
+        using var file = SafetensorsFile.Open(path);
         var own = module.state_dict();
         foreach (var (name, t) in own)
         {
-            if (!tensors.TryGetValue(name, out var saved)) throw new InvalidDataException($"{path}: tensor '{name}' is missing.");
-            t.copy_(saved);
+            if (!file.Tensors.TryGetValue(name, out var saved)) throw new InvalidDataException($"{path}: tensor '{name}' is missing.");
+            if (!saved.Shape.SequenceEqual(t.shape))
+                throw new InvalidDataException($"{path}: tensor '{name}' has shape {SafetensorsFile.ShapeText(saved.Shape)}, expected {SafetensorsFile.ShapeText(t.shape)}.");
         }
-        foreach (var t in tensors.Values) t.Dispose();
+        using var _ = no_grad();
+        foreach (var (name, t) in own) file.ReadInto(name, t);
     }
 
     private static string Hash(string path)

@@ -85,10 +85,13 @@ public static class RunSetup
                 fresh.to(device);
                 return fresh;
             default:
-                var loaded = ModelDirectory.Load(s.DiscCheckpoint!, device);
-                if (loaded.Config.VocabSize != sft.Config.VocabSize)
-                    throw new ArgumentException($"disc_checkpoint: vocabulary of '{s.DiscCheckpoint}' ({loaded.Config.VocabSize}) differs from the generator's ({sft.Config.VocabSize}).");
-                return Discriminator.FromGenerator(loaded.Model, s.Seed);
+                // The loaded model only seeds the discriminator's weights: disposed whether or not it passes the check.
+                using (var loaded = ModelDirectory.Load(s.DiscCheckpoint!, device).Model)
+                {
+                    if (loaded.Config.VocabSize != sft.Config.VocabSize)
+                        throw new ArgumentException($"disc_checkpoint: vocabulary of '{s.DiscCheckpoint}' ({loaded.Config.VocabSize}) differs from the generator's ({sft.Config.VocabSize}).");
+                    return Discriminator.FromGenerator(loaded, s.Seed);
+                }
         }
     }
 

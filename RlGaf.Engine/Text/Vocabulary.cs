@@ -107,7 +107,8 @@ public sealed class Vocabulary
         if (!File.Exists(path)) return Full;
         VocabFile? file;
         try { file = JsonSerializer.Deserialize<VocabFile>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid vocabulary file ({e.Message})."); }
+        // The serializer's message can quote the offending text; the line and JSON path are enough.
+        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not a valid vocabulary file ({e.Path ?? "$"})."); }
         if (file is null || file.Format != Format)
             throw new InvalidDataException($"{path}: 'format' must be '{Format}'.");
         if (file.Gpt2Ids is null || file.Gpt2Ids.Length == 0)
