@@ -78,6 +78,6 @@ public class SquadEvaluationTests
         var s = SquadEvaluation.Evaluate(SquadLoader.Load(data), SquadEvaluation.ReadPredictions(pred));
         Assert.Equal("{\n  \"exact\": 100.0,\n  \"f1\": 100.0,\n  \"total\": 3,\n  \"HasAns_exact\": 100.0,\n  \"HasAns_f1\": 100.0,\n  \"HasAns_total\": 2,\n  \"NoAns_exact\": 100.0,\n  \"NoAns_f1\": 100.0,\n  \"NoAns_total\": 1\n}", s.ToJson());
         var bad = t.File("bad.json", """{"q1": 3}""");
-        Assert.Contains($"{bad}: q1: the prediction must be a string", Assert.Throws<InvalidDataException>(() => SquadEvaluation.ReadPredictions(bad)).Message);
+        Assert.Contains($"{bad}: entry 1: the prediction must be a string", Assert.Throws<InvalidDataException>(() => SquadEvaluation.ReadPredictions(bad)).Message);
     }
 }

@@ -7,7 +7,8 @@ public sealed record CsvRecord(int Line, string[] Fields);
 
 /// <summary>
 /// RFC 4180 CSV: comma-separated fields, optionally double-quoted; a quoted field may hold commas,
-/// line breaks and doubled quotes (""). CRLF, LF and CR all end records. Errors name the file and line.
+/// line breaks and doubled quotes (""). CRLF, LF and CR all end records. Errors name the file and line
+/// but never quote the file's text (a loader pointed at the wrong file must not print it).
 /// </summary>
 public static class Csv
 {
@@ -41,7 +42,7 @@ public static class Csv
                 }
                 fieldStarted = true;
                 if (i < text.Length && text[i] is not (',' or '\r' or '\n'))
-                    throw new InvalidDataException($"{path}: line {line}: unexpected character '{text[i]}' after a closing quote.");
+                    throw new InvalidDataException($"{path}: line {line}: unexpected text after a closing quote (a field is either quoted entirely or not at all).");
                 continue;
             }
             if (c == ',')

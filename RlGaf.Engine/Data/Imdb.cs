@@ -25,7 +25,7 @@ public sealed record ImdbDataset(string Source, IReadOnlyList<ImdbReview> Train,
 /// so this gives the usual 25,000 / 25,000).</item>
 /// </list>
 /// Texts are cleaned by <see cref="CleanText"/>. Errors are one <see cref="InvalidDataException"/>
-/// or <see cref="FileNotFoundException"/> naming the file (and line).
+/// or <see cref="FileNotFoundException"/> naming the file (and line), never quoting the file's text.
 /// </summary>
 public static partial class ImdbLoader
 {
@@ -128,7 +128,7 @@ public static partial class ImdbLoader
         int review = Array.FindIndex(header.Fields, f => f.Trim().Equals("review", StringComparison.OrdinalIgnoreCase));
         int sentiment = Array.FindIndex(header.Fields, f => f.Trim().Equals("sentiment", StringComparison.OrdinalIgnoreCase));
         if (review < 0 || sentiment < 0 || header.Fields.Length != 2)
-            throw new InvalidDataException($"{path}: line {header.Line}: the header must be 'review,sentiment', found '{string.Join(",", header.Fields)}'.");
+            throw new InvalidDataException($"{path}: line {header.Line}: the header must be 'review,sentiment' (found {header.Fields.Length} column(s) without both names).");
         if (records.Count < 2) throw new InvalidDataException($"{path}: the file has a header but no reviews.");
         var result = new List<ImdbReview>(records.Count - 1);
         for (int r = 1; r < records.Count; r++)
@@ -140,7 +140,7 @@ public static partial class ImdbLoader
             {
                 "positive" => true,
                 "negative" => false,
-                var other => throw new InvalidDataException($"{path}: line {rec.Line}: unknown label '{other}' (expected positive or negative)."),
+                _ => throw new InvalidDataException($"{path}: line {rec.Line}: the sentiment column holds an unknown label (expected positive or negative)."),
             };
             var clean = CleanText(rec.Fields[review]);
             if (clean.Length == 0) throw new InvalidDataException($"{path}: line {rec.Line}: the review is empty.");

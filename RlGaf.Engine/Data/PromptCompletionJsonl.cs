@@ -7,7 +7,8 @@ public sealed record PromptCompletion(int Line, string Prompt, string Completion
 
 /// <summary>
 /// Custom datasets as JSON Lines: one object {"prompt": "...", "completion": "..."} a line (other
-/// fields are ignored, blank lines skipped). The whole file is checked before it is returned.
+/// fields are ignored, blank lines skipped). The whole file is checked before it is returned; errors
+/// name the file and line but never quote the line.
 /// </summary>
 public static class PromptCompletionJsonl
 {
@@ -20,7 +21,8 @@ public static class PromptCompletionJsonl
             if (string.IsNullOrWhiteSpace(line)) continue;
             JsonDocument doc;
             try { doc = JsonDocument.Parse(line); }
-            catch (JsonException e) { throw new InvalidDataException($"{path}: line {n}: not valid JSON ({e.Message})."); }
+            // The parser's message quotes the offending text; the position is enough.
+            catch (JsonException e) { throw new InvalidDataException($"{path}: line {n}: not valid JSON (at byte {e.BytePositionInLine + 1})."); }
             using (doc)
             {
                 var root = doc.RootElement;

@@ -23,7 +23,7 @@ public sealed record SquadDataset(string Source, string Version, IReadOnlyList<S
 /// Reads the official SQuAD JSON (1.1 or 2.0): version, data[].title, data[].paragraphs[].context,
 /// qas[].question, id, answers[]{text, answer_start}, is_impossible, plausible_answers. The whole
 /// file is checked before anything is returned; an error names the file and the JSON path of the
-/// field, e.g. "dev.json: data[0].paragraphs[2].qas[5]: missing 'id'".
+/// field, e.g. "dev.json: data[0].paragraphs[2].qas[5]: missing 'id'", and never quotes the file's text.
 /// </summary>
 public static class SquadLoader
 {
@@ -32,7 +32,8 @@ public static class SquadLoader
         var text = TextFiles.ReadAllText(path, "SQuAD file");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = false }); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not valid JSON ({e.Message})."); }
+        // The parser's message quotes the offending text; the position is enough.
+        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not valid JSON (at byte {e.BytePositionInLine + 1})."); }
         using (doc)
         {
             var root = doc.RootElement;
@@ -59,7 +60,7 @@ public static class SquadLoader
                         string qp = $"{pp}.qas[{q}]";
                         if (qa.ValueKind != JsonValueKind.Object) throw Bad(qp, $"must be an object, found {Kind(qa)}");
                         string id = String(qa, "id", qp);
-                        if (ids.TryGetValue(id, out var first)) throw Bad(qp, $"duplicate id '{id}' (first at {first})");
+                        if (ids.TryGetValue(id, out var first)) throw Bad($"{qp}.id", $"duplicate id (first at {first}.id)");
                         ids[id] = qp;
                         string question = String(qa, "question", qp);
                         bool impossible = false;

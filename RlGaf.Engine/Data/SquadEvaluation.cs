@@ -151,16 +151,20 @@ public static partial class SquadEvaluation
         var text = TextFiles.ReadAllText(path, "predictions file");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(text); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not valid JSON ({e.Message})."); }
+        // The parser's message quotes the offending text; the position is enough.
+        catch (JsonException e) { throw new InvalidDataException($"{path}: line {e.LineNumber + 1}: not valid JSON (at byte {e.BytePositionInLine + 1})."); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{path}: $: predictions must be an object mapping question id to answer text.");
             var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            int index = 1;
             foreach (var p in doc.RootElement.EnumerateObject())
             {
+                // Named by its 1-based position in the object: the key is the file's text.
                 if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new InvalidDataException($"{path}: {p.Name}: the prediction must be a string (\"\" for no answer).");
+                    throw new InvalidDataException($"{path}: entry {index}: the prediction must be a string (\"\" for no answer).");
+                index++;
                 result[p.Name] = p.Value.GetString()!;
             }
             return result;
