@@ -158,6 +158,35 @@ public class LoaderTests
         Assert.Contains($"{r}: line 1: 'prompt' must be a string", Assert.Throws<InvalidDataException>(() => PromptCompletionJsonl.Load(r)).Message);
     }
 
+    private const string Secret = "sk-live-0123456789abcdef";
+
+    /// <summary>A loader pointed at a file holding a secret names the file and line but never prints the secret.</summary>
+    [Theory]
+    [InlineData("imdb.csv", "review,sentiment\nGood,positive\nBad,sk-live-0123456789abcdef\n", "line 3")]          // unknown label
+    [InlineData("imdb.csv", "sk-live-0123456789abcdef,x\nGood,positive\n", "line 1")]                              // not the header
+    [InlineData("imdb.csv", "review,sentiment\n\"Good\"sk-live-0123456789abcdef,positive\n", "line 2")]          // text after a closing quote
+    [InlineData("pairs.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": sk-live-0123456789abcdef}\n", "line 2")]
+    [InlineData("dev.json", "{\"data\": [\n  sk-live-0123456789abcdef]}", "line 2")]
+    [InlineData("dev.json", "{\"data\": [{\"paragraphs\": [{\"context\": \"c\", \"qas\": [{\"id\": \"sk-live-0123456789abcdef\", \"question\": \"q\", \"answers\": [], \"is_impossible\": true}, {\"id\": \"sk-live-0123456789abcdef\", \"question\": \"q\", \"answers\": [], \"is_impossible\": true}]}]}]}", "data[0].paragraphs[0].qas[1].id: duplicate id (first at data[0].paragraphs[0].qas[0].id)")]
+    [InlineData("pred.json", "{\"q1\": \"a\",\n \"q2\": sk-live-0123456789abcdef}", "line 2")]
+    public void Loader_errors_name_file_and_line_but_not_the_content(string name, string text, string where)
+    {
+        Assert.Contains(Secret, text);
+        using var t = new TempDir();
+        var p = t.File(name, text);
+        Action load = name switch
+        {
+            "imdb.csv" => () => ImdbLoader.Load(p),
+            "pairs.jsonl" => () => PromptCompletionJsonl.Load(p),
+            "dev.json" => () => SquadLoader.Load(p),
+            _ => () => SquadEvaluation.ReadPredictions(p),
+        };
+        var e = Assert.Throws<InvalidDataException>(load);
+        Assert.StartsWith(p + ": ", e.Message);
+        Assert.Contains(where, e.Message);
+        Assert.DoesNotContain("sk-", e.Message);
+    }
+
     private sealed class SyncProgress(Action<int> a) : IProgress<int>
     {
         public void Report(int value) => a(value);
