@@ -41,6 +41,70 @@ public class SafetyTests
         Assert.Equal("synthetic-reviews", policy.Apply(new RunSettings()).Dataset);
     }
 
+    [Fact]
+    public void Symbolic_links_are_resolved_before_the_policy_decides()
+    {
+        var tmp = Directory.CreateTempSubdirectory("rlgaf-links-").FullName;
+        try
+        {
+            var root = Directory.CreateDirectory(Path.Combine(tmp, "data")).FullName;
+            var outside = Directory.CreateDirectory(Path.Combine(tmp, "secret", "inner")).FullName;
+            File.WriteAllText(Path.Combine(tmp, "secret", "key.json"), "{}");
+            Directory.CreateDirectory(Path.Combine(root, "models", "real"));
+            var policy = new PathPolicy([root]);
+
+            // A link under the root that points outside it: refused, also for anything below it.
+            Directory.CreateSymbolicLink(Path.Combine(root, "escape"), outside);
+            var e = Assert.Throws<ArgumentException>(() => policy.Resolve("generator", "escape"));
+            Assert.StartsWith("generator: 'escape' is outside the data roots through a symbolic link", e.Message);
+            Assert.DoesNotContain(outside, e.Message); // where the link leads is not told
+            Assert.Throws<ArgumentException>(() => policy.Resolve("dataset", "escape/x.jsonl"));
+            Assert.Throws<ArgumentException>(() => policy.Apply(new RunSettings { Dataset = "jsonl:escape/x.jsonl" }));
+
+            // ".." after a link applies to the link's target (as the kernel does), not to the text:
+            // escape/../key.json is TMP/secret/key.json, not ROOT/key.json.
+            Assert.Throws<ArgumentException>(() => policy.Resolve("dataset", "escape/../key.json"));
+            Assert.Throws<ArgumentException>(() => policy.Resolve("dataset", Path.Combine(root, "escape", "..", "key.json")));
+
+            // A chain: a -> b -> c -> outside; and a relative target climbing out.
+            Directory.CreateSymbolicLink(Path.Combine(root, "c"), outside);
+            Directory.CreateSymbolicLink(Path.Combine(root, "b"), Path.Combine(root, "c"));
+            Directory.CreateSymbolicLink(Path.Combine(root, "a"), "b");
+            Assert.Throws<ArgumentException>(() => policy.Resolve("disc_checkpoint", "a"));
+            File.CreateSymbolicLink(Path.Combine(root, "models", "key.json"), Path.Combine("..", "..", "secret", "key.json"));
+            Assert.Throws<ArgumentException>(() => policy.Apply(new RunSettings { Dataset = "squad:models/key.json" }));
+
+            // A loop ends with a clear refusal instead of hanging.
+            Directory.CreateSymbolicLink(Path.Combine(root, "loop1"), Path.Combine(root, "loop2"));
+            Directory.CreateSymbolicLink(Path.Combine(root, "loop2"), Path.Combine(root, "loop1"));
+            Assert.Contains("more than 40 symbolic links", Assert.Throws<ArgumentException>(() => policy.Resolve("generator", "loop1/x")).Message);
+
+            // Links that stay inside are fine and resolve to the physical path that was checked.
+            Directory.CreateSymbolicLink(Path.Combine(root, "latest"), Path.Combine(root, "models", "real"));
+            Assert.Equal(Path.Combine(root, "models", "real"), policy.Resolve("generator", "latest"));
+            Assert.Equal(Path.Combine(root, "models", "real", "x.jsonl"), policy.Resolve("dataset", "escape/../../data/latest/x.jsonl"));
+
+            // The dataset catalog neither lists nor opens what such links lead to.
+            File.WriteAllText(Path.Combine(outside, "pairs.jsonl"), "{\"prompt\": \"a\", \"completion\": \"b\"}\n");
+            File.CreateSymbolicLink(Path.Combine(root, "linked.jsonl"), Path.Combine(outside, "pairs.jsonl"));
+            File.WriteAllText(Path.Combine(root, "models", "real", "own.jsonl"), "{\"prompt\": \"a\", \"completion\": \"b\"}\n");
+            var listed = new DatasetCatalog(policy).Discover().Select(c => c.Label).ToList();
+            Assert.DoesNotContain(listed, l => l.Contains("pairs.jsonl") || l.Contains("linked.jsonl"));
+            Assert.Contains(Path.Combine("latest", "own.jsonl"), listed); // a link that stays inside is still searched
+
+            // A root that is itself a link is allowed, and paths under it are compared physically.
+            var alias = Path.Combine(tmp, "alias");
+            Directory.CreateSymbolicLink(alias, root);
+            var viaAlias = new PathPolicy([alias]);
+            Assert.Equal(Path.Combine(root, "models", "real"), viaAlias.Resolve("generator", Path.Combine(alias, "models", "real")));
+            Assert.Throws<ArgumentException>(() => viaAlias.Resolve("generator", Path.Combine(alias, "escape")));
+        }
+        finally
+        {
+            Directory.Delete(tmp, true); // deletes the links, not their targets (which are under tmp too)
+        }
+    }
+
     [Theory]
     [InlineData("http://127.0.0.1:5180", "http://127.0.0.1:5180")]
     [InlineData("http://0.0.0.0:8080/", "http://127.0.0.1:8080")]

@@ -66,13 +66,14 @@ public sealed class DatasetCatalog(PathPolicy paths)
                 if (IsAclImdb(dir)) { found.Add(new(DatasetKind.Imdb, dir, Label(root, dir))); continue; }
                 try
                 {
+                    // A link that leads outside the roots is neither listed nor opened (KindOfFile reads the first bytes).
                     foreach (var file in Directory.EnumerateFiles(dir).Order(StringComparer.Ordinal))
-                        if (KindOfFile(file) is { } kind) found.Add(new(kind, file, Label(root, file)));
+                        if (paths.Allows(file) && KindOfFile(file) is { } kind) found.Add(new(kind, file, Label(root, file)));
                     if (depth < maxDepth)
                         foreach (var sub in Directory.EnumerateDirectories(dir).Order(StringComparer.Ordinal))
                         {
                             var name = Path.GetFileName(sub);
-                            if (!name.StartsWith('.') && !(depth == 0 && Skip.Contains(name))) pending.Enqueue((sub, depth + 1));
+                            if (!name.StartsWith('.') && !(depth == 0 && Skip.Contains(name)) && paths.Allows(sub)) pending.Enqueue((sub, depth + 1));
                         }
                 }
                 catch (Exception e) when (e is UnauthorizedAccessException or IOException) { }
