@@ -187,6 +187,16 @@ public class LoaderTests
         Assert.DoesNotContain("sk-", e.Message);
     }
 
+    [Fact]
+    public void Text_file_over_the_limit_is_refused_before_it_is_read()
+    {
+        using var t = new TempDir();
+        var p = Path.Combine(t.Path, "huge.jsonl");
+        using (var f = new FileStream(p, FileMode.Create)) f.SetLength(TextFiles.MaxTextBytes + 1); // sparse: no data written
+        var e = Assert.Throws<InvalidDataException>(() => PromptCompletionJsonl.Load(p));
+        Assert.Contains($"{p}: JSONL file is {TextFiles.MaxTextBytes + 1} bytes; text files over {TextFiles.MaxTextBytes} bytes are not read", e.Message);
+    }
+
     private sealed class SyncProgress(Action<int> a) : IProgress<int>
     {
         public void Report(int value) => a(value);

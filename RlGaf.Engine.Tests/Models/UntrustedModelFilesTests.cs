@@ -51,6 +51,19 @@ public sealed class UntrustedModelFilesTests : IDisposable
     }
 
     [Fact]
+    public void Oversized_side_files_are_refused_before_they_are_read()
+    {
+        TinyHfCheckpoint.Random(seed: 4).WriteTo(dir);
+        var vocab = Path.Combine(dir, Vocabulary.FileName);
+        using (var f = new FileStream(vocab, FileMode.Create)) f.SetLength(Vocabulary.MaxFileBytes + 1);
+        Assert.Contains($"{vocab}: {Vocabulary.MaxFileBytes + 1} bytes, more than the limit", Assert.Throws<InvalidDataException>(() => ModelDirectory.Load(dir)).Message);
+        File.Delete(vocab);
+        var info = Path.Combine(dir, ModelInfo.FileName);
+        using (var f = new FileStream(info, FileMode.Create)) f.SetLength(Gpt2ConfigJson.MaxFileBytes + 1);
+        Assert.Contains($"{info}: {Gpt2ConfigJson.MaxFileBytes + 1} bytes, more than the limit", Assert.Throws<InvalidDataException>(() => ModelDirectory.ReadInfo(dir)).Message);
+    }
+
+    [Fact]
     public void A_model_that_fails_a_check_after_loading_is_disposed()
     {
         // Loads fine, then rlgaf-model.json is invalid: the loaded model must not leak.

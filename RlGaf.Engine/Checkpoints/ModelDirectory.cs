@@ -66,6 +66,9 @@ public static class ModelDirectory
     {
         var infoPath = Path.Combine(directory, ModelInfo.FileName);
         if (!File.Exists(infoPath)) return null;
+        long length = new FileInfo(infoPath).Length;
+        if (length > Gpt2ConfigJson.MaxFileBytes)
+            throw new InvalidDataException($"{infoPath}: {length} bytes, more than the limit of {Gpt2ConfigJson.MaxFileBytes}.");
         try { return JsonSerializer.Deserialize<ModelInfo>(File.ReadAllText(infoPath), Json); }
         // The serializer's message can quote the offending text; the line and JSON path are enough.
         catch (JsonException e) { throw new InvalidDataException($"{infoPath}: line {e.LineNumber + 1}: not valid ({e.Path ?? "$"})."); }

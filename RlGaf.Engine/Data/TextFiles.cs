@@ -5,6 +5,9 @@ namespace RlGaf.Engine.Data;
 /// <summary>Strict reading of UTF-8 text files: every failure names the file (and the line).</summary>
 public static class TextFiles
 {
+    /// <summary>Largest text file read whole (1 GiB): a .NET string holds at most ~2^30 characters.</summary>
+    public const long MaxTextBytes = 1L << 30;
+
     private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Throws <see cref="FileNotFoundException"/> naming <paramref name="what"/> and the path when the file is absent.</summary>
@@ -17,11 +20,14 @@ public static class TextFiles
     /// <summary>
     /// The whole file as text (a UTF-8 byte-order mark is dropped). Invalid UTF-8 is an
     /// <see cref="InvalidDataException"/> naming the file and the 1-based line of the first bad byte;
-    /// an empty (or whitespace-only) file is one too.
+    /// an empty (or whitespace-only) file is one too, and so is a file over <see cref="MaxTextBytes"/>, refused before it is read.
     /// </summary>
     public static string ReadAllText(string path, string what)
     {
         RequireFile(path, what);
+        long length = new FileInfo(path).Length;
+        if (length > MaxTextBytes)
+            throw new InvalidDataException($"{path}: {what} is {length} bytes; text files over {MaxTextBytes} bytes are not read (split it).");
         var bytes = File.ReadAllBytes(path);
         int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
         string text;

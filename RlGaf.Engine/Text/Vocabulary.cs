@@ -14,6 +14,8 @@ public sealed class Vocabulary
 {
     public const string FileName = "rlgaf-vocab.json";
     private const string Format = "rlgaf-compact-vocab/1";
+    /// <summary>Largest rlgaf-vocab.json read (4 MiB).</summary>
+    public const long MaxFileBytes = 4 << 20;
 
     private readonly int[] _toGpt2;               // model id -> GPT-2 id; null map = identity
     private readonly Dictionary<int, int> _fromGpt2;
@@ -105,6 +107,9 @@ public sealed class Vocabulary
     {
         var path = Path.Combine(directory, FileName);
         if (!File.Exists(path)) return Full;
+        // GPT-2 has 50257 ids, under 400 KB as JSON: a larger file is not a vocabulary, and is not read.
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes) throw new InvalidDataException($"{path}: {length} bytes, more than the limit of {MaxFileBytes} for a vocabulary file.");
         VocabFile? file;
         try { file = JsonSerializer.Deserialize<VocabFile>(File.ReadAllText(path)); }
         // The serializer's message can quote the offending text; the line and JSON path are enough.
