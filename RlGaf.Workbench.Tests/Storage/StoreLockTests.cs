@@ -82,14 +82,17 @@ public class OneWriterTests
     private static int LastStep(ChildProcess child) =>
         Progress.Matches(child.Output).Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
 
+    // Enough that the command-line run is still training after the refusals below (each a child process) on a quiet machine.
+    private const int Steps = 60;
+
     [Fact]
     public async Task A_cli_run_holds_its_root_against_a_workbench_and_other_commands_until_killed_then_the_workbench_resumes_it()
     {
         var root = TestApp.NewDataRoot();
         try
         {
-            var sets = TinyModel.Overrides(steps: 40).Where(kv => kv.Key != "steps").SelectMany(kv => new[] { "--set", $"{kv.Key}={kv.Value}" });
-            using var cli = ChildProcess.Start(["train", "--preset", "reinforce", .. sets, "--steps", "40", "--data-root", root]);
+            var sets = TinyModel.Overrides(steps: Steps).Where(kv => kv.Key != "steps").SelectMany(kv => new[] { "--set", $"{kv.Key}={kv.Value}" });
+            using var cli = ChildProcess.Start(["train", "--preset", "reinforce", .. sets, "--steps", Steps.ToString(), "--data-root", root]);
             // Past the checkpoint at step 10 (checkpoint_every=5), so there is something to resume from.
             await cli.WaitFor(() => LastStep(cli) >= 12, "the command-line run passes step 12");
             var holder = StoreLock.HolderOf(root);
@@ -114,6 +117,7 @@ public class OneWriterTests
             int seen = LastStep(cli);
             await cli.WaitFor(() => LastStep(cli) > seen, "the command-line run trains on after the refusals");
 
+            Assert.False(cli.HasExited, "the command-line run ended before it could be killed: raise Steps\n" + cli.Output);
             cli.KillHard();
             // The kernel dropped the lock with the process: the next taker gets it at once, stale holder file or not.
             Assert.True(File.Exists(Path.Combine(root, StoreLock.HolderFile)), "kill -9 leaves the holder file behind");
@@ -122,7 +126,7 @@ public class OneWriterTests
             Assert.Equal(StoreHolder.Workbench, StoreLock.HolderOf(root)!.Command);
             var record = app.Store.Get(id)!;
             Assert.Equal(RlGaf.Engine.Runs.RunStatus.Interrupted, record.Status);
-            Assert.InRange(record.Step, 10, 39);
+            Assert.InRange(record.Step, 10, Steps - 1);
 
             app.Host.Resume(id);
             await TestApp.WaitFor(() => app.Store.Get(id)?.Status is RlGaf.Engine.Runs.RunStatus.Completed or RlGaf.Engine.Runs.RunStatus.Failed, "the resumed run ends");
@@ -130,7 +134,7 @@ public class OneWriterTests
             Assert.Contains(app.Store.GetEvents(id), e => e.Kind == "resume" && e.Message.StartsWith("continued from checkpoint"));
             // One trainer at a time: every step logged once, in order, across the two processes.
             var trainSteps = app.Store.GetMetrics(id).Where(p => p.Values.ContainsKey("gen/loss")).Select(p => p.Step).ToList();
-            Assert.Equal(Enumerable.Range(1, 40), trainSteps);
+            Assert.Equal(Enumerable.Range(1, Steps), trainSteps);
         }
         finally { TestApp.TryDelete(root); }
     }
