@@ -94,7 +94,10 @@ public sealed class RunStore : IDisposable
     {
         DataRoot = Path.GetFullPath(dataRoot);
         if (storeLock is not null && storeLock.DataRoot != DataRoot)
+        {
+            storeLock.Dispose(); // it was handed over: released, not leaked
             throw new ArgumentException($"the lock is for {storeLock.DataRoot}, not {DataRoot}.", nameof(storeLock));
+        }
         // The lock comes first: nothing under the data root is touched before this process owns it.
         Lock = storeLock ?? StoreLock.Acquire(DataRoot, "store");
         try
