@@ -15,7 +15,8 @@ public static class WorkbenchHost
     /// <summary>
     /// The app, not yet started. Everything is configuration, so tests host it in-process with
     /// "--RlGaf:DataRoot=DIR" "--urls=http://127.0.0.1:0". Throws InvalidOperationException when a
-    /// non-loopback address is configured without RlGaf:AccessToken.
+    /// non-loopback address is configured without RlGaf:AccessToken, and <see cref="StoreLockException"/>
+    /// (naming the holder) when another process (a command-line run, another workbench) holds the data root.
     /// </summary>
     public static WebApplication Build(string[] args)
     {
@@ -44,7 +45,9 @@ public static class WorkbenchHost
             sp.GetRequiredService<PathPolicy>(), sp.GetRequiredService<TrainingHost>(), options.PresetOverrides, options.Threads));
         builder.Services.AddSingleton<PathPolicy>();
         builder.Services.AddSingleton<DatasetCatalog>();
-        builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot)));
+        // The store holds the data root's one-writer lock as the workbench for the life of the app.
+        builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot),
+            StoreLock.Acquire(WorkbenchPaths.DataRoot(options.DataRoot), StoreHolder.Workbench)));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
@@ -52,7 +55,9 @@ public static class WorkbenchHost
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
 
         var app = builder.Build();
-        var claimed = app.Services.GetRequiredService<RunStore>();
+        RunStore claimed;
+        try { claimed = app.Services.GetRequiredService<RunStore>(); }
+        catch (StoreLockException) { ((IDisposable)app).Dispose(); throw; } // another process writes this data root
         claimed.ClaimForWorkbench();
         // Once listening, the claim carries an address, so the command line hands its runs to this process.
         app.Lifetime.ApplicationStarted.Register(() => claimed.ClaimForWorkbench(ReachableUrl(app.Urls)));

@@ -96,17 +96,23 @@ public class CommandLineTests
         var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;
         try
         {
-            // This test process stands in for a live workbench that claimed the data root but does not listen yet.
-            File.WriteAllText(Path.Combine(data, "workbench.pid"), $"{{\"Pid\":{Environment.ProcessId},\"Url\":null}}");
-            var (code, _, err) = Run("train", "--preset", "sft", "--data-root", data);
-            Assert.NotEqual(0, code);
-            Assert.Contains("has not said where it listens", err);
-            Assert.Contains("/api/runs", err);
-            Assert.False(File.Exists(Path.Combine(data, "runs.db")), "the database was opened");
-            // A stale claim (no such process) does not block.
-            File.WriteAllText(Path.Combine(data, "workbench.pid"), "999999");
+            // This test process stands in for a live workbench that holds the data root but does not listen yet.
+            using (var held = RlGaf.Workbench.Storage.StoreLock.Acquire(data, RlGaf.Workbench.Storage.StoreHolder.Workbench))
+            {
+                File.WriteAllText(Path.Combine(data, "workbench.pid"), $"{{\"Pid\":{Environment.ProcessId},\"Url\":null}}");
+                var (code, _, err) = Run("train", "--preset", "sft", "--data-root", data);
+                Assert.NotEqual(0, code);
+                Assert.Contains("has not said where it listens", err);
+                Assert.Contains("/api/runs", err);
+                Assert.False(File.Exists(Path.Combine(data, "rlgaf.db")), "the database was opened");
+            }
+            // A claim without the lock is stale, even one naming a live process (this one): it does not block.
             var runs = Run("runs", "--data-root", data);
-            Assert.Equal(0, runs.Code);
+            Assert.True(runs.Code == 0, runs.Err);
+            Assert.Contains("no runs in", runs.Out);
+            File.WriteAllText(Path.Combine(data, "workbench.pid"), "999999");
+            runs = Run("runs", "--data-root", data);
+            Assert.True(runs.Code == 0, runs.Err);
         }
         finally { Directory.Delete(data, true); }
     }

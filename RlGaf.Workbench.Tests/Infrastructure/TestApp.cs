@@ -31,6 +31,15 @@ public sealed class TestApp : IAsyncDisposable
     {
         bool owns = dataRoot is null;
         dataRoot ??= NewDataRoot();
+        var app = WorkbenchHost.Build(Args(dataRoot, extra));
+        await app.StartAsync();
+        var address = app.Urls.First();
+        return new TestApp(app, dataRoot, new Uri(address)) { _ownsRoot = owns };
+    }
+
+    /// <summary>The workbench's arguments for <paramref name="dataRoot"/>, in this process or a child one (<see cref="ChildProcess"/>).</summary>
+    public static string[] Args(string dataRoot, params string[] extra)
+    {
         var args = new List<string>
         {
             $"--RlGaf:DataRoot={dataRoot}", "--urls=http://127.0.0.1:0", "--environment=Development",
@@ -39,10 +48,7 @@ public sealed class TestApp : IAsyncDisposable
             $"--RlGaf:DataRoots:0={dataRoot}", $"--RlGaf:DataRoots:1={Path.GetDirectoryName(TinyModel.Path)}",
         };
         args.AddRange(extra.Select(e => "--" + e));
-        var app = WorkbenchHost.Build([.. args]);
-        await app.StartAsync();
-        var address = app.Urls.First();
-        return new TestApp(app, dataRoot, new Uri(address)) { _ownsRoot = owns };
+        return [.. args];
     }
 
     public HttpClient Client() => new() { BaseAddress = BaseAddress };

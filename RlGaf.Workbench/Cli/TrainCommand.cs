@@ -57,8 +57,9 @@ internal static class TrainCommand
             }
         }
 
-        using var store = new RunStore(dataRoot);
+        using var store = OpenStore(dataRoot, "train");
         var record = store.Create(settings, name ?? preset);
+        store.Lock.SetRun(record.Id); // a workbench or command refused meanwhile names this run
         using var run = AdversarialRun.Create(record.RunDir, settings, store.ModelsRoot);
         Console.Error.WriteLine($"run {record.Id}: {record.Name} ({settings.Steps} steps) in {record.RunDir}");
         return Execute(run, store, record.Id, stopAt, outDir, json);
@@ -84,7 +85,7 @@ internal static class TrainCommand
                 return Follow(client, id, view.TotalSteps, s.EvalEvery, dataRoot, outDir, json);
             }
         }
-        using var store = new RunStore(dataRoot);
+        using var store = OpenStore(dataRoot, "resume", runId: id);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         using var run = AdversarialRun.Open(record.RunDir, store.ModelsRoot);
         if (steps is { } n) run.ExtendTo(n);
@@ -110,7 +111,7 @@ internal static class TrainCommand
                 return 0;
             }
         }
-        using var store = new RunStore(dataRoot);
+        using var store = OpenStore(dataRoot, "export", brief: true);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         RunExport.Write(store, id, record.RunDir, outDir);
         Console.WriteLine($"wrote {Path.GetFullPath(outDir)}");
@@ -129,7 +130,7 @@ internal static class TrainCommand
             if (client is not null) { runs = client.List(); where = dataRoot; }
             else
             {
-                using var store = new RunStore(dataRoot);
+                using var store = OpenStore(dataRoot, "runs", brief: true);
                 runs = store.List().Select(RunView.From).ToList();
                 where = store.DataRoot;
             }
@@ -146,6 +147,18 @@ internal static class TrainCommand
             Console.WriteLine($"{r.Id,-20} {r.Status,-12} {r.Method,-15} {r.Dataset,-18} {$"{r.Step}/{r.TotalSteps}",11} " +
                               $"{Fmt(r.Latest, "align/positive-rate"),9} {Fmt(r.Latest, "oracle/valid-rate"),7}  {r.CreatedUtc.ToLocalTime():yyyy-MM-dd HH:mm}");
         return 0;
+    }
+
+    /// <summary>
+    /// The store in direct mode, under this process's one-writer lock (held until disposed). Even the
+    /// listing verbs take it: LiteDB may write (recover its log, checkpoint) when a file is opened or
+    /// closed. Refused, naming the holder, when another command-line process holds the data root, or a
+    /// workbench that started after the hand-off check above.
+    /// </summary>
+    private static RunStore OpenStore(string dataRoot, string verb, bool brief = false, string? runId = null)
+    {
+        try { return new RunStore(dataRoot, StoreLock.Acquire(dataRoot, verb, brief, runId)); }
+        catch (StoreLockException e) { throw new UsageException($"{e.Message} Nothing was done."); }
     }
 
     private static string DataRoot(ArgParser args) =>

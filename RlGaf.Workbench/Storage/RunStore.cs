@@ -64,7 +64,8 @@ public sealed class EventDoc
 /// <summary>
 /// Runs, metrics, samples and events in one LiteDB file (direct mode: one shared instance, one
 /// writer and many readers in this process). Run directories with checkpoints live beside it under
-/// {DataRoot}/runs. Thread-safe.
+/// {DataRoot}/runs. The store holds its data root's <see cref="StoreLock"/> while it is open, so one
+/// process at a time opens the database. Thread-safe.
 /// </summary>
 public sealed class RunStore : IDisposable
 {
@@ -81,17 +82,40 @@ public sealed class RunStore : IDisposable
     private ILiteCollection<SampleDoc> Samples => _db.GetCollection<SampleDoc>("samples");
     private ILiteCollection<EventDoc> Events => _db.GetCollection<EventDoc>("events");
 
-    public RunStore(string dataRoot)
+    /// <summary>The data root's one-writer lock, held until <see cref="Dispose"/>.</summary>
+    public StoreLock Lock { get; }
+
+    /// <summary>
+    /// Opens the store under <paramref name="storeLock"/> (taken for <paramref name="dataRoot"/>; the store
+    /// releases it when disposed), or under a lock it takes itself. Throws <see cref="StoreLockException"/>
+    /// when another process holds the data root.
+    /// </summary>
+    public RunStore(string dataRoot, StoreLock? storeLock = null)
     {
         DataRoot = Path.GetFullPath(dataRoot);
-        Directory.CreateDirectory(DataRoot);
-        Directory.CreateDirectory(RunsRoot);
-        // LiteDB turns "" into null by default; an empty prompt is a real value here.
-        var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
-        _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(DataRoot, "rlgaf.db"), Connection = ConnectionType.Direct }, mapper);
-        Metrics.EnsureIndex(m => m.RunId);
-        Samples.EnsureIndex(s => s.RunId);
-        Events.EnsureIndex(e => e.RunId);
+        if (storeLock is not null && storeLock.DataRoot != DataRoot)
+        {
+            storeLock.Dispose(); // it was handed over: released, not leaked
+            throw new ArgumentException($"the lock is for {storeLock.DataRoot}, not {DataRoot}.", nameof(storeLock));
+        }
+        // The lock comes first: nothing under the data root is touched before this process owns it.
+        Lock = storeLock ?? StoreLock.Acquire(DataRoot, "store");
+        try
+        {
+            Directory.CreateDirectory(RunsRoot);
+            // LiteDB turns "" into null by default; an empty prompt is a real value here.
+            var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
+            _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(DataRoot, "rlgaf.db"), Connection = ConnectionType.Direct }, mapper);
+            Metrics.EnsureIndex(m => m.RunId);
+            Samples.EnsureIndex(s => s.RunId);
+            Events.EnsureIndex(e => e.RunId);
+        }
+        catch
+        {
+            _db?.Dispose();
+            Lock.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Registers a new run and returns it (id, run directory).</summary>
@@ -210,19 +234,18 @@ public sealed class RunStore : IDisposable
         if (ReadClaim(DataRoot) is { } c && c.Pid == Environment.ProcessId) File.Delete(Path.Combine(DataRoot, OwnerFile));
     }
 
-    /// <summary>The live workbench serving <paramref name="dataRoot"/> (another process), or null.</summary>
+    /// <summary>
+    /// The live workbench serving <paramref name="dataRoot"/> (another process), or null: the claim counts
+    /// only while its process holds the data root's <see cref="StoreLock"/> as the workbench, so a claim
+    /// left by a killed workbench (its process id perhaps reused since) is ignored.
+    /// </summary>
     public static WorkbenchClaim? RunningWorkbench(string dataRoot)
     {
         if (ReadClaim(dataRoot) is not { } claim || claim.Pid == Environment.ProcessId) return null;
-        try
-        {
-            using var p = System.Diagnostics.Process.GetProcessById(claim.Pid);
-            return p.HasExited ? null : claim;
-        }
-        catch (ArgumentException) { return null; } // no such process: a stale claim
+        return StoreLock.HolderOf(dataRoot) is { IsWorkbench: true } holder && holder.Pid == claim.Pid ? claim : null;
     }
 
-    private static WorkbenchClaim? ReadClaim(string dataRoot)
+    internal static WorkbenchClaim? ReadClaim(string dataRoot)
     {
         var path = Path.Combine(dataRoot, OwnerFile);
         if (!File.Exists(path)) return null;
@@ -234,5 +257,9 @@ public sealed class RunStore : IDisposable
 
     internal static string Kebab(string name) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(name);
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        Lock.Dispose(); // after the database is closed: the next writer finds it whole
+    }
 }

@@ -54,7 +54,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
         {
             if (r.Status is RunStatus.Running or RunStatus.Pretraining)
             {
-                _store.SetStatus(r.Id, RunStatus.Interrupted, "the workbench stopped while this run trained; resume continues from its last checkpoint");
+                _store.SetStatus(r.Id, RunStatus.Interrupted, "the process training this run (a workbench or a command-line train) stopped; resume continues from its last checkpoint");
                 _log.LogInformation("run {Id} was training when the workbench stopped: marked interrupted", r.Id);
             }
         }
