@@ -58,6 +58,9 @@ public static class RunsApi
             if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"key\": value, ...}.");
             var changes = body.EnumerateObject().Select(p => (p.Name, Text(p.Value))).ToList();
             if (changes.Count == 0) throw new ArgumentException("no settings given.");
+            // JSON allows a key twice; which value would win is a guess, so refuse the whole body.
+            if (changes.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new ArgumentException($"{twice.Key}: given {twice.Count()} times; give each setting once. Nothing was applied.");
             // Check them all before applying any, so a bad one refuses the whole request.
             var check = RunSettings.FromJson(host.Store.Get(id)?.SettingsJson ?? throw new KeyNotFoundException($"run '{id}' does not exist."));
             foreach (var (k, v) in changes)
@@ -224,11 +227,15 @@ public static class RunsApi
 
     private static IResult NotFound(string id) => Results.NotFound(new { error = $"run '{id}' does not exist." });
 
+    internal const string ShuttingDown = "the workbench is shutting down: nothing was done (try again once it has restarted).";
+
     /// <summary>Maps refusals to status codes with the reason: unknown 404, invalid 400, wrong state 409 (every API group).</summary>
     internal static IResult Guard(Func<IResult> action)
     {
         try { return action(); }
         catch (KeyNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
+        // The store or a run went away under a request while the app shuts down: say so, not "disposed object".
+        catch (ObjectDisposedException) { return Results.Conflict(new { error = ShuttingDown }); }
         catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
         catch (InvalidOperationException e) { return Results.Conflict(new { error = e.Message }); }
     }
