@@ -13,6 +13,11 @@ catch (InvalidOperationException e) when (e.Message.StartsWith("refusing to list
     Console.Error.WriteLine($"rlgaf: {e.Message}");
     return 2;
 }
+catch (RlGaf.Workbench.Storage.StoreCorruptException e)
+{
+    Console.Error.WriteLine($"rlgaf: {e.Message}");
+    return 2;
+}
 app.Run();
 return 0;
 

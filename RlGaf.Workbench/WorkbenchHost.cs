@@ -44,7 +44,7 @@ public static class WorkbenchHost
             sp.GetRequiredService<PathPolicy>(), sp.GetRequiredService<TrainingHost>(), options.PresetOverrides, options.Threads));
         builder.Services.AddSingleton<PathPolicy>();
         builder.Services.AddSingleton<DatasetCatalog>();
-        builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot)));
+        builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot), options.RebuildStore));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
@@ -53,6 +53,12 @@ public static class WorkbenchHost
 
         var app = builder.Build();
         var claimed = app.Services.GetRequiredService<RunStore>();
+        if (claimed.MovedAside is { } aside)
+        {
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlGaf.Workbench.Storage");
+            log.LogWarning("{Db} could not be opened: moved aside as {Aside}; rebuilt the run list from the run folders:\n{Report}",
+                Path.Combine(claimed.DataRoot, RunStore.DatabaseFile), aside, string.Join("\n", claimed.RebuildReport));
+        }
         claimed.ClaimForWorkbench();
         // Once listening, the claim carries an address, so the command line hands its runs to this process.
         app.Lifetime.ApplicationStarted.Register(() => claimed.ClaimForWorkbench(ReachableUrl(app.Urls)));

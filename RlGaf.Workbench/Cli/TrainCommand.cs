@@ -45,6 +45,7 @@ internal static class TrainCommand
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed();
         settings.Validate(); // refused before anything starts, naming the setting
+        if (outDir is not null) RunExport.CheckTarget(outDir); // before training, not after it
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -57,7 +58,7 @@ internal static class TrainCommand
             }
         }
 
-        using var store = new RunStore(dataRoot);
+        using var store = OpenStore(dataRoot);
         var record = store.Create(settings, name ?? preset);
         using var run = AdversarialRun.Create(record.RunDir, settings, store.ModelsRoot);
         Console.Error.WriteLine($"run {record.Id}: {record.Name} ({settings.Steps} steps) in {record.RunDir}");
@@ -73,6 +74,7 @@ internal static class TrainCommand
         bool json = args.Flag("--json");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
+        if (outDir is not null) RunExport.CheckTarget(outDir);
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -84,7 +86,7 @@ internal static class TrainCommand
                 return Follow(client, id, view.TotalSteps, s.EvalEvery, dataRoot, outDir, json);
             }
         }
-        using var store = new RunStore(dataRoot);
+        using var store = OpenStore(dataRoot);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         using var run = AdversarialRun.Open(record.RunDir, store.ModelsRoot);
         if (steps is { } n) run.ExtendTo(n);
@@ -101,6 +103,7 @@ internal static class TrainCommand
         string outDir = args.Required("--out");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
+        RunExport.CheckTarget(outDir);
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -110,7 +113,7 @@ internal static class TrainCommand
                 return 0;
             }
         }
-        using var store = new RunStore(dataRoot);
+        using var store = OpenStore(dataRoot);
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         RunExport.Write(store, id, record.RunDir, outDir);
         Console.WriteLine($"wrote {Path.GetFullPath(outDir)}");
@@ -129,7 +132,7 @@ internal static class TrainCommand
             if (client is not null) { runs = client.List(); where = dataRoot; }
             else
             {
-                using var store = new RunStore(dataRoot);
+                using var store = OpenStore(dataRoot);
                 runs = store.List().Select(RunView.From).ToList();
                 where = store.DataRoot;
             }
@@ -147,6 +150,10 @@ internal static class TrainCommand
                               $"{Fmt(r.Latest, "align/positive-rate"),9} {Fmt(r.Latest, "oracle/valid-rate"),7}  {r.CreatedUtc.ToLocalTime():yyyy-MM-dd HH:mm}");
         return 0;
     }
+
+    /// <summary>The store the command line opens itself (no workbench serves the data root); RlGaf__RebuildStore=true rebuilds a corrupt one.</summary>
+    private static RunStore OpenStore(string dataRoot) =>
+        new(dataRoot, bool.TryParse(WorkbenchPaths.CommandLineConfiguration()[RunStore.RebuildKey], out var rebuild) && rebuild);
 
     private static string DataRoot(ArgParser args) =>
         WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);
