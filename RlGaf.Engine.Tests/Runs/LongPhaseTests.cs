@@ -126,6 +126,27 @@ public class LongPhaseTests
     }
 
     [Fact]
+    public void Overlapping_runs_give_the_thread_count_back_when_the_last_one_ends()
+    {
+        TorchRuntime.EnsureLoaded();
+        int before = get_num_threads();
+        try
+        {
+            var a = TorchRuntime.UseThreads(before + 1);
+            var b = TorchRuntime.UseThreads(before + 2);
+            Assert.Equal(before + 2, get_num_threads()); // process-wide: the last one set is in force
+            a.Dispose();
+            // The first run ending must not restore the old count under the second one, still training.
+            Assert.Equal(before + 2, get_num_threads());
+            b.Dispose();
+            b.Dispose(); // twice is harmless
+            Assert.Equal(before, get_num_threads());
+            using (TorchRuntime.UseThreads(0)) Assert.Equal(before, get_num_threads());
+        }
+        finally { set_num_threads(before); }
+    }
+
+    [Fact]
     public void Pruning_never_deletes_the_checkpoint_just_written()
     {
         var root = Directory.CreateTempSubdirectory("rlgaf-prune-").FullName;

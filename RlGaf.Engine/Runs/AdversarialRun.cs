@@ -135,14 +135,13 @@ public sealed class AdversarialRun : IDisposable
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopRequested.Token);
         _cancel = linked.Token;
-        // libtorch's thread count is process-wide (at::set_num_threads stores it globally and every
-        // worker adopts it): a run that sets its own restores the previous count when it ends, so it
-        // never leaks into later runs.
-        int? threadsBefore = null;
+        // libtorch's thread count is process-wide: the lease gives the count back when the run ends,
+        // so it never leaks into later runs (see TorchRuntime.UseThreads).
+        IDisposable? threads = null;
         try
         {
             var device = TorchRuntime.ResolveDevice(TorchRuntime.ParsePreference(Settings.Device, "device"));
-            if (Settings.Threads > 0) { threadsBefore = get_num_threads(); TorchRuntime.SetThreads(Settings.Threads); }
+            threads = TorchRuntime.UseThreads(Settings.Threads);
             SetStatus(RunStatus.Pretraining, null);
             Prepare(device);
             SetStatus(RunStatus.Running, null);
@@ -198,7 +197,7 @@ public sealed class AdversarialRun : IDisposable
         }
         finally
         {
-            if (threadsBefore is { } n) TorchRuntime.SetThreads(n);
+            threads?.Dispose();
         }
     }
 
