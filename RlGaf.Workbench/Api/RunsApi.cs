@@ -61,16 +61,8 @@ public static class RunsApi
             // JSON allows a key twice; which value would win is a guess, so refuse the whole body.
             if (changes.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)
                 throw new ArgumentException($"{twice.Key}: given {twice.Count()} times; give each setting once. Nothing was applied.");
-            // Check them all before applying any, so a bad one refuses the whole request.
-            var check = RunSettings.FromJson(host.Store.Get(id)?.SettingsJson ?? throw new KeyNotFoundException($"run '{id}' does not exist."));
-            foreach (var (k, v) in changes)
-            {
-                if (!RunSettings.LiveKeys.Contains(k))
-                    throw new ArgumentException($"{k}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
-                check = check.With(k, v);
-            }
-            check.Validate();
-            foreach (var (k, v) in changes) host.Change(id, k, v);
+            // All or none: the host checks them all before sending any.
+            host.Change(id, changes);
             return Results.Accepted($"/api/runs/{id}", new { applied_at = "next step", changes = changes.ToDictionary(c => c.Name, c => c.Item2) });
         }));
         api.MapGet("/{id}/metrics.json", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)

@@ -292,24 +292,36 @@ public sealed class TrainingHost : IHostedService, IDisposable
     }
 
     /// <summary>A live setting change, applied at the next step. ArgumentException (bad key/value) or InvalidOperationException (not training).</summary>
-    public void Change(string id, string key, string value)
+    public void Change(string id, string key, string value) => Change(id, [(key, value)]);
+
+    /// <summary>
+    /// Several live changes, all or none: every one is checked (together, on the settings in force)
+    /// before any is sent, under the lock, so the run cannot end half-way through them.
+    /// </summary>
+    public void Change(string id, IReadOnlyList<(string Key, string Value)> changes)
     {
         lock (_gate)
         {
-            ThrowIfStopping($"changing {key} of run {id}");
+            ThrowIfStopping($"changing settings of run {id}");
             var r = Require(id);
-            if (_active.TryGetValue(id, out var a) && a.Run is not null)
+            // Same validation whatever the state (training, starting, or not at all), so the reason is the same.
+            var check = _active.GetValueOrDefault(id)?.Run?.Settings ?? RunSettings.FromJson(r.SettingsJson, $"run {id}");
+            foreach (var (key, value) in changes)
             {
-                a.Run.RequestChange(key, value);
-                return;
+                if (!RunSettings.LiveKeys.Contains(key))
+                    throw new ArgumentException($"{key}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
+                check = check.With(key, value);
             }
-            // Same validation as a live change, so the reason is the same whatever the state.
-            if (!RunSettings.LiveKeys.Contains(key))
-                throw new ArgumentException($"{key}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
-            RunSettings.FromJson(r.SettingsJson).With(key, value).Validate();
-            if (a is not null) { a.Pending.Add(run => run.RequestChange(key, value)); return; }
-            throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: live changes apply only to a training run (resume it first).");
+            check.Validate();
+            foreach (var (key, value) in changes) ChangeLocked(id, r, key, value);
         }
+    }
+
+    /// <summary>Sends a checked change to an open run, or keeps it for a starting one (call under the lock).</summary>
+    private void ChangeLocked(string id, RunRecord r, string key, string value)
+    {
+        if (_active.TryGetValue(id, out var a)) { Control(a, run => run.RequestChange(key, value)); return; }
+        throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: live changes apply only to a training run (resume it first).");
     }
 
     /// <summary>Deletes a run with its data and checkpoints (a starting or training run is stopped first, then deleted).</summary>
