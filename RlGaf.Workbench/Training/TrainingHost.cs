@@ -100,6 +100,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
         Thread[] threads;
         lock (_gate)
         {
+            if (_disposed) return Task.CompletedTask; // Dispose already stopped and joined everything
             _started = false;
             _stopping = true;
             threads = Threads();
