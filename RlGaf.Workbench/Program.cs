@@ -18,6 +18,11 @@ catch (RlGaf.Workbench.Storage.StoreLockException e)
     Console.Error.WriteLine($"rlgaf: refusing to start: {e.Message}");
     return 2;
 }
+catch (RlGaf.Workbench.Storage.StoreCorruptException e)
+{
+    Console.Error.WriteLine($"rlgaf: {e.Message}");
+    return 2;
+}
 app.Run();
 return 0;
 

@@ -47,7 +47,7 @@ public static class WorkbenchHost
         builder.Services.AddSingleton<DatasetCatalog>();
         // The store holds the data root's one-writer lock as the workbench for the life of the app.
         builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot),
-            StoreLock.Acquire(WorkbenchPaths.DataRoot(options.DataRoot), StoreHolder.Workbench)));
+            StoreLock.Acquire(WorkbenchPaths.DataRoot(options.DataRoot), StoreHolder.Workbench), options.RebuildStore));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
@@ -57,7 +57,13 @@ public static class WorkbenchHost
         var app = builder.Build();
         RunStore claimed;
         try { claimed = app.Services.GetRequiredService<RunStore>(); }
-        catch (StoreLockException) { ((IDisposable)app).Dispose(); throw; } // another process writes this data root
+        catch (Exception e) when (e is StoreLockException or StoreCorruptException) { ((IDisposable)app).Dispose(); throw; } // another process writes this data root, or its database is damaged
+        if (claimed.MovedAside is { } aside)
+        {
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlGaf.Workbench.Storage");
+            log.LogWarning("{Db} could not be opened: moved aside as {Aside}; rebuilt the run list from the run folders:\n{Report}",
+                Path.Combine(claimed.DataRoot, RunStore.DatabaseFile), aside, string.Join("\n", claimed.RebuildReport));
+        }
         claimed.ClaimForWorkbench();
         // Once listening, the claim carries an address, so the command line hands its runs to this process.
         app.Lifetime.ApplicationStarted.Register(() => claimed.ClaimForWorkbench(ReachableUrl(app.Urls)));

@@ -15,6 +15,8 @@ public sealed class WorkbenchOptions
     public int MaxConcurrentRuns { get; set; } = 1;
     /// <summary>Settings applied on top of every preset (key → value), e.g. a small generator directory for demos and tests.</summary>
     public Dictionary<string, string> PresetOverrides { get; set; } = [];
+    /// <summary>When rlgaf.db cannot be opened: move it aside (rlgaf.db.corrupt-TIMESTAMP) and rebuild the run list from the run folders.</summary>
+    public bool RebuildStore { get; set; }
     /// <summary>Required to listen on anything but loopback; when set, pages, API and hub all require it.</summary>
     public string? AccessToken { get; set; }
 }

@@ -18,18 +18,23 @@ public sealed partial class AdversarialTrainer
     /// Completes the fixed held-out prompts with the current policy (temperature 1, fixed seed) and
     /// measures diversity, the task's judge (oracle/*, align/*), and the scorer's view of the samples.
     /// </summary>
-    public (Dictionary<string, double> Metrics, List<SampleRecord> Samples) Evaluate(int samplesToKeep)
+    /// <param name="samplesToKeep">Samples returned for storage.</param>
+    /// <param name="cancellationToken">Observed between the phases (generation, judging, scoring): a stop lands within one.</param>
+    public (Dictionary<string, double> Metrics, List<SampleRecord> Samples) Evaluate(int samplesToKeep, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
         _heldOut ??= Task.HeldOut(Settings.EvalPrompts);
         var prompts = _heldOut.Select(e => e.Prompt).ToList();
         var (batch, ended) = Generate(Policy, prompts, 1.0, EvalSeed);
+        cancellationToken.ThrowIfCancellationRequested();
         var judged = CompletionMetrics.Judged(Task, _heldOut, batch.Completions, ended);
         var metrics = CompletionMetrics.Of(Task, judged);
 
         var scorer = Disc ?? RewardModel;
         float[] scores = new float[batch.Count], rewards = new float[batch.Count];
+        cancellationToken.ThrowIfCancellationRequested();
         if (scorer is not null)
         {
             var s = ScoreNoGrad(scorer, batch);

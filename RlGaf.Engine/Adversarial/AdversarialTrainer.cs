@@ -127,11 +127,15 @@ public sealed partial class AdversarialTrainer : IDisposable
     }
 
     /// <summary>Discriminator updates before the adversarial phase (disc_pretrain_steps).</summary>
-    public Dictionary<string, double> PretrainDiscriminator(int steps)
+    public Dictionary<string, double> PretrainDiscriminator(int steps, CancellationToken cancellationToken = default)
     {
         var metrics = new Dictionary<string, double>();
         if (Disc is null) return metrics;
-        for (int k = 0; k < steps; k++) DiscriminatorUpdate(metrics, -1 - k, 0);
+        for (int k = 0; k < steps; k++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            DiscriminatorUpdate(metrics, -1 - k, 0);
+        }
         return metrics;
     }
 

@@ -39,6 +39,11 @@ public sealed class AdversarialRun : IDisposable
     private readonly List<RunEvent> _events = [];
     private readonly ConcurrentQueue<(string Kind, string? Key, string? Value)> _requests = new();
     private readonly SemaphoreSlim _wake = new(0);
+    /// <summary>Cancelled by a stop request: long phases (pretraining, reward model, evaluation) observe it every step.</summary>
+    private readonly CancellationTokenSource _stopRequested = new();
+    private CancellationToken _cancel;
+    /// <summary>Set-up is done (step-0 evaluation and checkpoint, or a checkpoint restored): the trainer's state is a step's.</summary>
+    private bool _prepared;
     private RunState? _state;
     private AdversarialTrainer? _trainer;
     private CollapseDetector? _detector;
@@ -58,7 +63,8 @@ public sealed class AdversarialRun : IDisposable
     {
         settings.Validate();
         Directory.CreateDirectory(runDir);
-        File.WriteAllText(Path.Combine(runDir, SettingsFile), settings.ToJson());
+        // Atomic: a crash while writing leaves no half settings.json (a folder with one is taken for a run to reopen).
+        DurableFiles.WriteAllTextAtomic(Path.Combine(runDir, SettingsFile), settings.ToJson());
         return new AdversarialRun(runDir, settings, modelsRoot, null);
     }
 
@@ -100,7 +106,14 @@ public sealed class AdversarialRun : IDisposable
 
     public void RequestPause() { _requests.Enqueue(("pause", null, null)); _wake.Release(); }
     public void RequestResume() { _requests.Enqueue(("resume", null, null)); _wake.Release(); }
-    public void RequestStop() { _requests.Enqueue(("stop", null, null)); _wake.Release(); }
+    public void RequestStop()
+    {
+        _requests.Enqueue(("stop", null, null));
+        _wake.Release();
+        // Also cuts a long phase short (pretraining, discriminator or reward-model training, evaluation):
+        // a stop or delete takes effect within a step there too.
+        try { _stopRequested.Cancel(); } catch (ObjectDisposedException) { /* the run has ended */ }
+    }
 
     /// <summary>Queues a live setting change; a bad key or value is refused here with the reason.</summary>
     public void RequestChange(string key, string value)
@@ -120,10 +133,15 @@ public sealed class AdversarialRun : IDisposable
     /// </summary>
     public void Execute(int? stopAtStep = null, CancellationToken cancellationToken = default)
     {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopRequested.Token);
+        _cancel = linked.Token;
+        // libtorch's thread count is process-wide: the lease gives the count back when the run ends,
+        // so it never leaks into later runs (see TorchRuntime.UseThreads).
+        IDisposable? threads = null;
         try
         {
             var device = TorchRuntime.ResolveDevice(TorchRuntime.ParsePreference(Settings.Device, "device"));
-            if (Settings.Threads > 0) TorchRuntime.SetThreads(Settings.Threads);
+            threads = TorchRuntime.UseThreads(Settings.Threads);
             SetStatus(RunStatus.Pretraining, null);
             Prepare(device);
             SetStatus(RunStatus.Running, null);
@@ -159,23 +177,40 @@ public sealed class AdversarialRun : IDisposable
             Checkpoint();
             SetStatus(RunStatus.Completed, null);
         }
+        catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
+        {
+            // A long phase was cut short. What it left half-done is discarded (a pretraining cache is only
+            // published when complete); the last checkpoint, if any, is where a resume continues.
+            // Past set-up the weights are those of a finished step: keep them, as a stop between steps does.
+            if (_prepared) Checkpoint();
+            if (cancellationToken.IsCancellationRequested) SetStatus(RunStatus.Interrupted, "host shutting down");
+            else
+            {
+                Raise(new RunEvent(Step, RunEventKinds.Stop, "stopped by the user"));
+                SetStatus(RunStatus.Stopped, null);
+            }
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SetStatus(RunStatus.Failed, e.Message);
             throw;
+        }
+        finally
+        {
+            threads?.Dispose();
         }
     }
 
     private void Prepare(Device device)
     {
         var s = _settingsOverride ?? Settings;
-        var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m));
+        var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m), _cancel);
         var task = RunSetup.CreateTask(s.Dataset, sft.Vocabulary, new Tasks.TaskContext(_modelsRoot, s.MaxNewTokens, sft.Config.NPositions, m => Log?.Invoke(m)));
         Discriminator? disc = null;
         Tasks.IRewardScorer? rm = null;
         if (s.Method == TrainingMethod.RlhfProxy)
         {
-            (rm, double acc) = RunSetup.EnsureRewardModel(RunDir, s, task, sft.Model, device, m => Log?.Invoke(m));
+            (rm, double acc) = RunSetup.EnsureRewardModel(RunDir, s, task, sft.Model, device, m => Log?.Invoke(m), _cancel);
             Log?.Invoke($"reward model accuracy on held-out labelled pairs: {acc:P1}");
         }
         else if (s.Method != TrainingMethod.Sft) disc = RunSetup.CreateDiscriminator(s, sft.Model, device);
@@ -197,16 +232,18 @@ public sealed class AdversarialRun : IDisposable
             ResumedFromCheckpoint?.Invoke(_state.Step);
             Raise(new RunEvent(_state.Step, RunEventKinds.Resume, $"continued from checkpoint at step {_state.Step}"));
             RebuildDetector();
+            _prepared = true;
             return;
         }
         if (s.DiscPretrainSteps > 0 && disc is not null)
         {
             Log?.Invoke($"pretraining the discriminator ({s.DiscPretrainSteps} updates)");
-            var m = _trainer.PretrainDiscriminator(s.DiscPretrainSteps);
+            var m = _trainer.PretrainDiscriminator(s.DiscPretrainSteps, _cancel);
             Log?.Invoke($"discriminator after pretraining: acc {m.GetValueOrDefault("disc/acc"):0.00}, real {m.GetValueOrDefault("disc/real_score"):0.00}, fake {m.GetValueOrDefault("disc/fake_score"):0.00}");
         }
         Evaluate();
         Checkpoint();
+        _prepared = true;
     }
 
     /// <summary>Replays the evaluation history so the collapse detector is where it was at the checkpoint.</summary>
@@ -238,7 +275,7 @@ public sealed class AdversarialRun : IDisposable
     private bool Evaluate()
     {
         var t = _trainer!;
-        var (metrics, samples) = t.Evaluate(t.Settings.SamplesPerEval);
+        var (metrics, samples) = t.Evaluate(t.Settings.SamplesPerEval, _cancel);
         if (t.Settings.Method == TrainingMethod.Gumbel) metrics["gumbel/tau"] = 1.0 / t.GumbelBeta();
         MetricsLogged?.Invoke(t.Step, metrics);
         if (samples.Count > 0) SamplesLogged?.Invoke(samples);
@@ -289,7 +326,11 @@ public sealed class AdversarialRun : IDisposable
     {
         while (true)
         {
-            _wake.Wait();
+            // Host shutdown ends the wait too (the run was checkpointed when it paused and stays Paused),
+            // so no thread outlives the host.
+            try { _wake.Wait(_cancel); }
+            catch (OperationCanceledException) when (!_stopRequested.IsCancellationRequested) { return false; }
+            catch (OperationCanceledException) { /* a stop: its request is queued, handled below */ }
             while (_requests.TryDequeue(out var r))
             {
                 if (r.Kind == "set") ApplyChange(r.Key!, r.Value!);
@@ -350,5 +391,6 @@ public sealed class AdversarialRun : IDisposable
     {
         _trainer?.Dispose();
         _wake.Dispose();
+        _stopRequested.Dispose();
     }
 }

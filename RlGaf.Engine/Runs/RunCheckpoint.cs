@@ -59,10 +59,21 @@ public static class RunCheckpoint
 
         if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, true);
         System.IO.Directory.Move(tmp, final);
+        // The rename is durable only once the folder holding it is: before pruning deletes the older ones.
+        Runtime.DurableFiles.FsyncDirectory(root);
 
-        foreach (var old in List(runDir).SkipLast(keep)) System.IO.Directory.Delete(old.Path, true);
+        foreach (var old in Prunable(List(runDir), state.Step, keep)) System.IO.Directory.Delete(old.Path, true);
         return final;
     }
+
+    /// <summary>
+    /// What pruning deletes after writing the checkpoint at <paramref name="written"/>: never that one.
+    /// Checkpoints of later steps are superseded (the run continued from an earlier one because they
+    /// did not verify, or rolled back past them); of the earlier ones the newest keep - 1 stay.
+    /// </summary>
+    internal static IEnumerable<(int Step, string Path)> Prunable(IReadOnlyList<(int Step, string Path)> checkpoints, int written, int keep) =>
+        checkpoints.Where(c => c.Step > written)
+            .Concat(checkpoints.Where(c => c.Step < written).SkipLast(Math.Max(0, keep - 1)));
 
     /// <summary>Checkpoint directories of a run, oldest first (complete or not).</summary>
     public static IReadOnlyList<(int Step, string Path)> List(string runDir)

@@ -265,17 +265,17 @@ public sealed record RunSettings
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid setting and why.</summary>
     public RunSettings Validate()
     {
-        Require(Steps >= 1, "steps", Steps, "must be at least 1");
-        Require(PretrainSteps >= 1, "pretrain_steps", PretrainSteps, "must be at least 1");
+        Require(Steps is >= 1 and <= MaxSteps, "steps", Steps, $"must be in [1, {MaxSteps}]");
+        Require(PretrainSteps is >= 1 and <= MaxSteps, "pretrain_steps", PretrainSteps, $"must be in [1, {MaxSteps}]");
         Require(BatchSize is >= 2 and <= 4096, "batch_size", BatchSize, "must be in [2, 4096]");
         Require(MaxNewTokens is >= 1 and <= 1024, "max_new_tokens", MaxNewTokens, "must be in [1, 1024]");
         Require(SampleTemperature is > 0.05 and <= 10, "sample_temperature", SampleTemperature, "must be in (0.05, 10]");
         Require(GenLr is > 0 and < 1, "gen_lr", GenLr, "must be in (0, 1)");
         Require(DiscLr is > 0 and < 1, "disc_lr", DiscLr, "must be in (0, 1)");
-        Require(GenGradClip >= 0, "gen_grad_clip", GenGradClip, "must be non-negative (0 = off)");
+        Require(GenGradClip is >= 0 and <= 1e6, "gen_grad_clip", GenGradClip, "must be in [0, 1000000] (0 = off)");
         Require(LabelSmoothing is >= 0 and < 0.5, "label_smoothing", LabelSmoothing, "must be in [0, 0.5)");
         Require(DiscInit != DiscriminatorInit.Checkpoint || !string.IsNullOrWhiteSpace(DiscCheckpoint), "disc_checkpoint", DiscCheckpoint ?? "", "is required when disc_init is checkpoint");
-        Require(DiscPretrainSteps >= 0, "disc_pretrain_steps", DiscPretrainSteps, "must be non-negative");
+        Require(DiscPretrainSteps is >= 0 and <= MaxSteps, "disc_pretrain_steps", DiscPretrainSteps, $"must be in [0, {MaxSteps}]");
         Require(DSteps is >= 0 and <= 100, "d_steps", DSteps, "must be in [0, 100]");
         Require(DEvery is >= 1 and <= 10000, "d_every", DEvery, "must be in [1, 10000]");
         Require(DEpochs is >= 1 and <= 100, "d_epochs", DEpochs, "must be in [1, 100]");
@@ -287,30 +287,41 @@ public sealed record RunSettings
         Require(PpoEpochs is >= 1 and <= 64, "ppo_epochs", PpoEpochs, "must be in [1, 64]");
         Require(PpoMinibatches >= 1 && PpoMinibatches <= BatchSize, "ppo_minibatches", PpoMinibatches, $"must be in [1, batch_size = {BatchSize}]");
         Require(ClipRange is > 0 and < 1, "clip_range", ClipRange, "must be in (0, 1)");
-        Require(ValueClipRange > 0, "value_clip_range", ValueClipRange, "must be positive");
-        Require(VfCoef >= 0, "vf_coef", VfCoef, "must be non-negative");
+        Require(ValueClipRange is > 0 and <= 1e6, "value_clip_range", ValueClipRange, "must be in (0, 1000000]");
+        Require(VfCoef is >= 0 and <= 1000, "vf_coef", VfCoef, "must be in [0, 1000]");
         Require(Gamma is > 0 and <= 1, "gamma", Gamma, "must be in (0, 1]");
         Require(Lambda is >= 0 and <= 1, "lam", Lambda, "must be in [0, 1]");
-        Require(KlTarget > 0, "kl_target", KlTarget, "must be positive");
-        Require(KlHorizon >= 1, "kl_horizon", KlHorizon, "must be at least 1");
-        Require(RewardModelSteps >= 1, "reward_model_steps", RewardModelSteps, "must be at least 1");
+        Require(KlTarget is > 0 and <= 1e6, "kl_target", KlTarget, "must be in (0, 1000000]");
+        Require(KlHorizon is >= 1 and <= 1e9, "kl_horizon", KlHorizon, "must be in [1, 1000000000]");
+        Require(RewardModelSteps is >= 1 and <= MaxSteps, "reward_model_steps", RewardModelSteps, $"must be in [1, {MaxSteps}]");
         try { TemperatureSchedule.Parse(GumbelSchedule); }
         catch (ArgumentException) { throw new ArgumentException($"gumbel_schedule: '{GumbelSchedule}' is not one of none, linear, exp, log, sigmoid, quad, sqrt."); }
         Require(GumbelBetaMax is >= 1 and <= 1e5, "gumbel_beta_max", GumbelBetaMax, "must be in [1, 100000]");
-        Require(GumbelScheduleSteps >= 0, "gumbel_schedule_steps", GumbelScheduleSteps, "must be non-negative (0 = the run's steps)");
+        Require(GumbelScheduleSteps is >= 0 and <= MaxSteps, "gumbel_schedule_steps", GumbelScheduleSteps, $"must be in [0, {MaxSteps}] (0 = the run's steps)");
         Require(GumbelTau == 0 || GumbelTau is >= 1e-5 and <= 100, "gumbel_tau", GumbelTau, "must be 0 (follow the schedule) or in [1e-5, 100]");
-        Require(MleCoef >= 0, "mle_coef", MleCoef, "must be non-negative");
-        Require(EvalEvery >= 1, "eval_every", EvalEvery, "must be at least 1");
+        Require(MleCoef is >= 0 and <= 1000, "mle_coef", MleCoef, "must be in [0, 1000]");
+        Require(EvalEvery is >= 1 and <= MaxSteps, "eval_every", EvalEvery, $"must be in [1, {MaxSteps}]");
         Require(EvalPrompts is >= 2 and <= 10000, "eval_prompts", EvalPrompts, "must be in [2, 10000]");
-        Require(SamplesPerEval >= 0 && SamplesPerEval <= EvalPrompts, "samples_per_eval", SamplesPerEval, $"must be in [0, eval_prompts = {EvalPrompts}]");
-        Require(CheckpointEvery >= 1, "checkpoint_every", CheckpointEvery, "must be at least 1");
-        Require(KeepCheckpoints >= 1, "keep_checkpoints", KeepCheckpoints, "must be at least 1");
+        Require(SamplesPerEval >= 0 && SamplesPerEval <= Math.Min(EvalPrompts, MaxSamplesPerEval), "samples_per_eval", SamplesPerEval, $"must be in [0, {Math.Min(EvalPrompts, MaxSamplesPerEval)}] (at most eval_prompts = {EvalPrompts} and {MaxSamplesPerEval})");
+        Require(CheckpointEvery is >= 1 and <= MaxSteps, "checkpoint_every", CheckpointEvery, $"must be in [1, {MaxSteps}]");
+        Require(KeepCheckpoints is >= 1 and <= MaxKeepCheckpoints, "keep_checkpoints", KeepCheckpoints, $"must be in [1, {MaxKeepCheckpoints}]");
         Require(Device is "auto" or "cpu" or "cuda", "device", Device, "must be auto, cpu or cuda");
-        Require(Threads >= 0, "threads", Threads, "must be 0 (default) or positive");
+        Require(Threads >= 0 && Threads <= Environment.ProcessorCount, "threads", Threads, $"must be 0 (default) or in [1, {Environment.ProcessorCount}] (this machine's cores)");
         Require(!string.IsNullOrWhiteSpace(Dataset), "dataset", Dataset, "must name a dataset");
         Require(!string.IsNullOrWhiteSpace(Generator), "generator", Generator, "must be 'pretrain' or a model directory");
+        foreach (var (key, path) in new[] { ("dataset", Dataset), ("generator", Generator), ("disc_checkpoint", DiscCheckpoint) })
+            Require(path is null || path.Length <= MaxPathLength, key, path is null ? "" : $"'{path[..Math.Min(path.Length, 40)]}...' ({path.Length} characters)", $"must be at most {MaxPathLength} characters");
         return this;
     }
+
+    /// <summary>Upper bound of every step count (steps, pretrain_steps, disc_pretrain_steps, reward_model_steps, ...).</summary>
+    public const int MaxSteps = 1_000_000;
+    /// <summary>Upper bound of keep_checkpoints (each checkpoint holds the models and optimizer moments).</summary>
+    public const int MaxKeepCheckpoints = 100;
+    /// <summary>Upper bound of samples_per_eval (stored rows per evaluation).</summary>
+    public const int MaxSamplesPerEval = 1000;
+    /// <summary>Upper bound of a path-like setting's length (dataset, generator, disc_checkpoint).</summary>
+    public const int MaxPathLength = 4096;
 
     private static void Require(bool ok, string key, object value, string rule)
     {

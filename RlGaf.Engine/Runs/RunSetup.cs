@@ -35,9 +35,14 @@ public static class RunSetup
 
     /// <summary>
     /// Makes sure runDir/sft holds the SFT generator. generator = "pretrain" reuses a cached model
-    /// trained with the same corpus, steps and seed, or trains one (minutes on CPU).
+    /// trained with the same corpus, steps and seed, or trains one (minutes on CPU). Two runs that need
+    /// the same cache at once do not both build it: one holds the cache's lock file and builds into a
+    /// private folder published by a rename, the other waits for it and reuses the result.
+    /// <paramref name="cancellationToken"/> is observed every pretraining step and while waiting;
+    /// a cancelled build publishes nothing (OperationCanceledException).
     /// </summary>
-    public static LoadedModel EnsureSft(string runDir, RunSettings s, string modelsRoot, Device device, Action<string>? log = null)
+    public static LoadedModel EnsureSft(string runDir, RunSettings s, string modelsRoot, Device device, Action<string>? log = null,
+        CancellationToken cancellationToken = default)
     {
         var target = Path.Combine(runDir, SftDir);
         if (!File.Exists(Path.Combine(target, HfCheckpoint.WeightsFile)))
@@ -51,16 +56,10 @@ public static class RunSetup
                 source = Path.Combine(modelsRoot, $"sft-{DataTasks.CacheName(s.Dataset)}-{s.PretrainSteps}steps-seed{s.Seed}");
                 if (!File.Exists(Path.Combine(source, ModelInfo.FileName)))
                 {
-                    log?.Invoke($"pretraining the SFT generator ({s.PretrainSteps} steps) into {source}");
                     var settings = new PretrainSettings { Mle = new MleOptions { Steps = s.PretrainSteps, Seed = s.Seed }, EvalSamples = 0 };
                     if (DataTasks.IsDataName(s.Dataset))
                         settings = settings with { Corpus = s.Dataset, NPositions = s.Dataset.StartsWith(SquadTask.Prefix, StringComparison.Ordinal) ? 256 : 64 };
-                    Pretraining.Run(settings, source + ".tmp", device, onStep: st =>
-                    {
-                        if (st.Step % 100 == 0) log?.Invoke($"pretrain step {st.Step}/{s.PretrainSteps} loss {st.Loss:0.000}");
-                    });
-                    if (Directory.Exists(source)) Directory.Delete(source, true);
-                    Directory.Move(source + ".tmp", source);
+                    BuildCache(source, settings, device, log, cancellationToken);
                 }
             }
             else
@@ -71,6 +70,58 @@ public static class RunSetup
             CopyDirectory(source, target);
         }
         return ModelDirectory.Load(target, device);
+    }
+
+    /// <summary>
+    /// Pretrains into the cache folder <paramref name="source"/> unless another builder (a run in this
+    /// process or another one) finished it meanwhile. The lock file "source.lock" (FileShare.None, an
+    /// OS lock that dies with its process) serialises builders; the model is written to a private
+    /// folder and renamed into place, so a reader never sees half a cache.
+    /// </summary>
+    internal static void BuildCache(string source, PretrainSettings settings, Device device, Action<string>? log, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(source)!);
+        using var cacheLock = AcquireLock(source + ".lock", log, cancellationToken);
+        if (File.Exists(Path.Combine(source, ModelInfo.FileName)))
+        {
+            log?.Invoke($"reusing {source}, built by another run meanwhile");
+            return;
+        }
+        log?.Invoke($"pretraining the SFT generator ({settings.Mle.Steps} steps) into {source}");
+        var tmp = $"{source}.tmp-{Guid.NewGuid():N}";
+        try
+        {
+            Pretraining.Run(settings, tmp, device, onStep: st =>
+            {
+                if (st.Step % 100 == 0) log?.Invoke($"pretrain step {st.Step}/{settings.Mle.Steps} loss {st.Loss:0.000}");
+            }, cancellationToken: cancellationToken);
+            // Pretraining saves what it has when cancelled; a cache must hold the full model, so publish nothing.
+            cancellationToken.ThrowIfCancellationRequested();
+            // A folder without model info is a leftover of an older, unlocked build: replace it.
+            if (Directory.Exists(source)) Directory.Delete(source, true);
+            Directory.Move(tmp, source);
+            Runtime.DurableFiles.FsyncDirectory(Path.GetDirectoryName(source)!);
+        }
+        finally
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        }
+    }
+
+    private static FileStream AcquireLock(string path, Action<string>? log, CancellationToken cancellationToken)
+    {
+        bool told = false;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) when (File.Exists(path))
+            {
+                if (!told) log?.Invoke($"waiting for another run that builds {Path.GetFileNameWithoutExtension(path)}");
+                told = true;
+                cancellationToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(200));
+            }
+        }
     }
 
     /// <summary>The discriminator a run starts with (RLGAF methods).</summary>
@@ -100,7 +151,8 @@ public static class RunSetup
     /// binary cross-entropy on the task's labelled pairs, then frozen. Saved in the run directory so a
     /// resumed run uses the very same one. Returns the model and its held-out accuracy.
     /// </summary>
-    public static (IRewardScorer Model, double Accuracy) EnsureRewardModel(string runDir, RunSettings s, IAlignmentTask task, Gpt2Model sft, Device device, Action<string>? log = null)
+    public static (IRewardScorer Model, double Accuracy) EnsureRewardModel(string runDir, RunSettings s, IAlignmentTask task, Gpt2Model sft, Device device, Action<string>? log = null,
+        CancellationToken cancellationToken = default)
     {
         // IMDB has a trained sentiment classifier: it is the frozen reward model, as in the paper's RLHF setting.
         if (task is ImdbTask imdb) return (new ClassifierRewardScorer(imdb.Classifier, task.Vocabulary), imdb.Classifier.TestAccuracy);
@@ -114,6 +166,7 @@ public static class RunSetup
             rm.train();
             for (int step = 0; step < s.RewardModelSteps; step++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var ex = task.SampleLabelled(s.BatchSize, (ulong)(s.Seed * 1_000_003L + step));
                 var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device, sft.Config.NPositions);

@@ -97,6 +97,44 @@ public static class TorchRuntime
         if (threads > 0) torch.set_num_threads(threads);
     }
 
+    private static int _threadUsers;
+    private static int _threadBaseline;
+
+    /// <summary>
+    /// Sets the thread count for one run and gives the process's count back when the last such run
+    /// ends. libtorch has no per-thread count: at::set_num_threads stores one process-wide value that
+    /// every OpenMP worker and autograd thread adopts, and TorchSharp exposes only that
+    /// (torch.set_num_threads / get_num_threads). So runs that overlap share the last count set, and
+    /// the count in force before the first of them (the process default or RlGaf:Threads) is restored
+    /// once none is left: a run's count never leaks into later runs. 0 changes nothing.
+    /// </summary>
+    public static IDisposable UseThreads(int threads)
+    {
+        if (threads < 0) throw new ArgumentException($"threads: {threads} must be 0 (libtorch default) or positive.");
+        if (threads == 0) return new ThreadLease(false);
+        EnsureLoaded();
+        lock (Gate)
+        {
+            if (_threadUsers++ == 0) _threadBaseline = torch.get_num_threads();
+            torch.set_num_threads(threads);
+        }
+        return new ThreadLease(true);
+    }
+
+    private sealed class ThreadLease(bool counted) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (!counted || Interlocked.Exchange(ref _done, 1) == 1) return;
+            lock (Gate)
+            {
+                if (--_threadUsers == 0) torch.set_num_threads(_threadBaseline);
+            }
+        }
+    }
+
     private static string FirstLine(Exception e)
     {
         var msg = e is TypeInitializationException { InnerException: { } inner } ? inner.Message : e.Message;

@@ -143,7 +143,7 @@ public class ComponentTests : IAsyncLifetime
         var cut = _ctx.Render<NewRunPage>();
         cut.Find("#setting-steps").Change("0");
         cut.Find("#start-run").Click();
-        Assert.Contains("steps: 0 must be at least 1", cut.Find("#form-error").TextContent);
+        Assert.Contains("steps: 0 must be in [1, 1000000]", cut.Find("#form-error").TextContent);
         Assert.Empty(host.Store.List());
     }
 

@@ -58,16 +58,11 @@ public static class RunsApi
             if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"key\": value, ...}.");
             var changes = body.EnumerateObject().Select(p => (p.Name, Text(p.Value))).ToList();
             if (changes.Count == 0) throw new ArgumentException("no settings given.");
-            // Check them all before applying any, so a bad one refuses the whole request.
-            var check = RunSettings.FromJson(host.Store.Get(id)?.SettingsJson ?? throw new KeyNotFoundException($"run '{id}' does not exist."));
-            foreach (var (k, v) in changes)
-            {
-                if (!RunSettings.LiveKeys.Contains(k))
-                    throw new ArgumentException($"{k}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
-                check = check.With(k, v);
-            }
-            check.Validate();
-            foreach (var (k, v) in changes) host.Change(id, k, v);
+            // JSON allows a key twice; which value would win is a guess, so refuse the whole body.
+            if (changes.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new ArgumentException($"{twice.Key}: given {twice.Count()} times; give each setting once. Nothing was applied.");
+            // All or none: the host checks them all before sending any.
+            host.Change(id, changes);
             return Results.Accepted($"/api/runs/{id}", new { applied_at = "next step", changes = changes.ToDictionary(c => c.Name, c => c.Item2) });
         }));
         api.MapGet("/{id}/metrics.json", (string id, TrainingHost host) => host.Store.Get(id) is null ? NotFound(id)
@@ -224,11 +219,15 @@ public static class RunsApi
 
     private static IResult NotFound(string id) => Results.NotFound(new { error = $"run '{id}' does not exist." });
 
+    internal const string ShuttingDown = "the workbench is shutting down: nothing was done (try again once it has restarted).";
+
     /// <summary>Maps refusals to status codes with the reason: unknown 404, invalid 400, wrong state 409 (every API group).</summary>
     internal static IResult Guard(Func<IResult> action)
     {
         try { return action(); }
         catch (KeyNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
+        // The store or a run went away under a request while the app shuts down: say so, not "disposed object".
+        catch (ObjectDisposedException) { return Results.Conflict(new { error = ShuttingDown }); }
         catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
         catch (InvalidOperationException e) { return Results.Conflict(new { error = e.Message }); }
     }

@@ -37,7 +37,8 @@ public static class CommandLine
             Console.Error.WriteLine($"error: {args[0]}: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is KeyNotFoundException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or Engine.Runtime.TorchRuntimeException)
+        catch (Exception e) when (e is KeyNotFoundException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or Engine.Runtime.TorchRuntimeException
+                                   or Storage.StoreCorruptException)
         {
             Console.Error.WriteLine($"error: {args[0]}: {e.Message}");
             return 1;

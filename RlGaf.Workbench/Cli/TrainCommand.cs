@@ -45,6 +45,7 @@ internal static class TrainCommand
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed();
         settings.Validate(); // refused before anything starts, naming the setting
+        if (outDir is not null) RunExport.CheckTarget(outDir); // before training, not after it
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -74,6 +75,7 @@ internal static class TrainCommand
         bool json = args.Flag("--json");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
+        if (outDir is not null) RunExport.CheckTarget(outDir);
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -102,6 +104,7 @@ internal static class TrainCommand
         string outDir = args.Required("--out");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
+        RunExport.CheckTarget(outDir);
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -153,11 +156,12 @@ internal static class TrainCommand
     /// The store in direct mode, under this process's one-writer lock (held until disposed). Even the
     /// listing verbs take it: LiteDB may write (recover its log, checkpoint) when a file is opened or
     /// closed. Refused, naming the holder, when another command-line process holds the data root, or a
-    /// workbench that started after the hand-off check above.
+    /// workbench that started after the hand-off check above. RlGaf__RebuildStore=true rebuilds a corrupt one.
     /// </summary>
     private static RunStore OpenStore(string dataRoot, string verb, bool brief = false, string? runId = null)
     {
-        try { return new RunStore(dataRoot, StoreLock.Acquire(dataRoot, verb, brief, runId)); }
+        bool rebuild = bool.TryParse(WorkbenchPaths.CommandLineConfiguration()[RunStore.RebuildKey], out var r) && r;
+        try { return new RunStore(dataRoot, StoreLock.Acquire(dataRoot, verb, brief, runId), rebuild); }
         catch (StoreLockException e) { throw new UsageException($"{e.Message} Nothing was done."); }
     }
 

@@ -29,11 +29,16 @@ internal sealed class WorkbenchClient : IDisposable
     public WorkbenchClaim Claim { get; }
     public string BaseUrl { get; }
 
-    private WorkbenchClient(WorkbenchClaim claim, string? token)
+    /// <summary>How long one request may take before the command line gives up on the workbench (RlGaf:CliTimeoutSeconds).</summary>
+    public TimeSpan Timeout { get; }
+
+    internal WorkbenchClient(WorkbenchClaim claim, string? token, TimeSpan timeout)
     {
         Claim = claim;
         BaseUrl = claim.Url!;
-        _http = new HttpClient { BaseAddress = new Uri(BaseUrl + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        Timeout = timeout;
+        // The client's own timeout stays infinite: Call bounds each request, so a timeout is told apart from other cancellations.
+        _http = new HttpClient { BaseAddress = new Uri(BaseUrl + "/"), Timeout = System.Threading.Timeout.InfiniteTimeSpan };
         if (!string.IsNullOrWhiteSpace(token)) _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
     }
 
@@ -44,7 +49,12 @@ internal sealed class WorkbenchClient : IDisposable
         if (claim.Url is null)
             throw new UsageException($"the workbench (process {claim.Pid}) is serving {dataRoot} but has not said where it listens yet " +
                                      "(it may still be starting; try again, or use its API: POST /api/runs). Nothing was started.");
-        return new WorkbenchClient(claim, WorkbenchPaths.CommandLineConfiguration()["RlGaf:AccessToken"]);
+        var config = WorkbenchPaths.CommandLineConfiguration();
+        var seconds = config["RlGaf:CliTimeoutSeconds"] is { } t
+            ? double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v is > 0 and <= 3600
+                ? v : throw new UsageException($"RlGaf:CliTimeoutSeconds: '{t}' must be a number of seconds in (0, 3600].")
+            : 30;
+        return new WorkbenchClient(claim, config["RlGaf:AccessToken"], TimeSpan.FromSeconds(seconds));
     }
 
     public string Describe() => $"the workbench at {BaseUrl} (process {Claim.Pid})";
@@ -83,27 +93,58 @@ internal sealed class WorkbenchClient : IDisposable
 
     private sealed record MetricRow(int Step, Dictionary<string, double> Metrics);
 
-    private string Text(string path)
-    {
-        using var response = Call(new HttpRequestMessage(HttpMethod.Get, path));
-        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-    }
+    private string Text(string path) =>
+        Exchange(new HttpRequestMessage(HttpMethod.Get, path), (response, ct) => response.Content.ReadAsStringAsync(ct).GetAwaiter().GetResult());
 
     private T Send<T>(HttpMethod method, string path, object? body = null)
     {
         var request = new HttpRequestMessage(method, path);
         if (body is not null) request.Content = JsonContent.Create(body, options: Json);
-        using var response = Call(request);
-        return response.Content.ReadFromJsonAsync<T>(Json).GetAwaiter().GetResult()
+        return Exchange(request, (response, ct) => response.Content.ReadFromJsonAsync<T>(Json, ct).GetAwaiter().GetResult())
                ?? throw new UsageException($"{Describe()} answered {path} with nothing.");
     }
 
-    /// <summary>Sends; a refusal (400/404/409) becomes a UsageException with the workbench's reason.</summary>
-    private HttpResponseMessage Call(HttpRequestMessage request)
+    /// <summary>
+    /// One request and the reading of its answer, within <see cref="Timeout"/>. A workbench that is gone
+    /// (connection refused or reset), slow (no answer in time) or answers garbage is one UsageException
+    /// with a line a user can act on, never a stack trace.
+    /// </summary>
+    private T Exchange<T>(HttpRequestMessage request, Func<HttpResponseMessage, CancellationToken, T> read)
     {
-        HttpResponseMessage response;
-        try { response = _http.Send(request); }
-        catch (HttpRequestException e) { throw new UsageException($"could not reach {Describe()}: {e.Message}"); }
+        string what = $"{request.Method} /{request.RequestUri}";
+        using var cts = new CancellationTokenSource(Timeout);
+        try
+        {
+            using var response = Call(request, cts.Token);
+            return read(response, cts.Token);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            throw new UsageException($"{Describe()} did not answer {what} within {Timeout.TotalSeconds:0.#} s (RlGaf:CliTimeoutSeconds). " +
+                                     $"It may be busy or hung; check it in the browser at {BaseUrl}. {(request.Method == HttpMethod.Get ? "" : "The request may or may not have been applied.")}".TrimEnd());
+        }
+        catch (HttpRequestException e)
+        {
+            throw new UsageException($"could not reach {Describe()}: {Reason(e)}. Is it still running? Start it again, or stop it so that this command uses the data root directly.");
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            throw new UsageException($"{Describe()} broke off or garbled its answer to {what}: {e.Message}");
+        }
+    }
+
+    private static string Reason(HttpRequestException e) =>
+        e.InnerException is System.Net.Sockets.SocketException se ? $"{se.SocketErrorCode switch
+        {
+            System.Net.Sockets.SocketError.ConnectionRefused => "connection refused (nothing listens there)",
+            System.Net.Sockets.SocketError.ConnectionReset => "the connection was reset",
+            _ => se.Message,
+        }}" : e.Message;
+
+    /// <summary>Sends; a refusal (400/404/409) becomes a UsageException with the workbench's reason.</summary>
+    private HttpResponseMessage Call(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = _http.Send(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
         if (response.IsSuccessStatusCode) return response;
         var text = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
         string reason = text;

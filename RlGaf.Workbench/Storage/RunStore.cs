@@ -62,6 +62,12 @@ public sealed class EventDoc
 }
 
 /// <summary>
+/// rlgaf.db cannot be opened (not a LiteDB file, or damaged): the message names the file and the way
+/// out (RlGaf:RebuildStore moves it aside and rebuilds the run list from the run folders).
+/// </summary>
+public sealed class StoreCorruptException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
 /// Runs, metrics, samples and events in one LiteDB file (direct mode: one shared instance, one
 /// writer and many readers in this process). Run directories with checkpoints live beside it under
 /// {DataRoot}/runs. The store holds its data root's <see cref="StoreLock"/> while it is open, so one
@@ -85,12 +91,25 @@ public sealed class RunStore : IDisposable
     /// <summary>The data root's one-writer lock, held until <see cref="Dispose"/>.</summary>
     public StoreLock Lock { get; }
 
+    public const string DatabaseFile = "rlgaf.db";
+    /// <summary>The configuration key (and, as RlGaf__RebuildStore, the environment variable) of the way out of a corrupt database.</summary>
+    public const string RebuildKey = "RlGaf:RebuildStore";
+
+    /// <summary>Where a corrupt database was moved when this store rebuilt the run list, or null.</summary>
+    public string? MovedAside { get; }
+    /// <summary>What a rebuild restored and skipped, one line per run folder (empty without a rebuild).</summary>
+    public IReadOnlyList<string> RebuildReport { get; } = [];
+
     /// <summary>
     /// Opens the store under <paramref name="storeLock"/> (taken for <paramref name="dataRoot"/>; the store
     /// releases it when disposed), or under a lock it takes itself. Throws <see cref="StoreLockException"/>
     /// when another process holds the data root.
     /// </summary>
-    public RunStore(string dataRoot, StoreLock? storeLock = null)
+    /// <param name="dataRoot">The data root (created if missing).</param>
+    /// <param name="storeLock">The data root's lock, already taken by the caller (who named itself in it), or null.</param>
+    /// <param name="rebuildIfCorrupt">When rlgaf.db cannot be opened: move it aside as rlgaf.db.corrupt-TIMESTAMP and
+    /// rebuild the run list from the run folders, instead of throwing <see cref="StoreCorruptException"/>.</param>
+    public RunStore(string dataRoot, StoreLock? storeLock = null, bool rebuildIfCorrupt = false)
     {
         DataRoot = Path.GetFullPath(dataRoot);
         if (storeLock is not null && storeLock.DataRoot != DataRoot)
@@ -103,12 +122,24 @@ public sealed class RunStore : IDisposable
         try
         {
             Directory.CreateDirectory(RunsRoot);
-            // LiteDB turns "" into null by default; an empty prompt is a real value here.
-            var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
-            _db = new LiteDatabase(new ConnectionString { Filename = Path.Combine(DataRoot, "rlgaf.db"), Connection = ConnectionType.Direct }, mapper);
-            Metrics.EnsureIndex(m => m.RunId);
-            Samples.EnsureIndex(s => s.RunId);
-            Events.EnsureIndex(e => e.RunId);
+            var path = Path.Combine(DataRoot, DatabaseFile);
+            try { _db = Open(path); }
+            catch (Exception e) when (IsCorrupt(e))
+            {
+                if (!rebuildIfCorrupt)
+                    throw new StoreCorruptException(
+                        $"{path} cannot be opened: it is damaged or not a LiteDB database ({e.GetType().Name}: {e.Message}). " +
+                        $"The run folders under {RunsRoot} hold every run's settings, checkpoints, events and evaluation metrics: start again with " +
+                        $"--{RebuildKey}=true (or the environment variable RlGaf__RebuildStore=true) to move the file aside as {DatabaseFile}.corrupt-TIMESTAMP " +
+                        "and rebuild the run list from them (per-step training metrics and samples lived only in the database and are not recovered).", e);
+                MovedAside = $"{path}.corrupt-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+                File.Move(path, MovedAside);
+                // LiteDB 5 keeps uncommitted pages in a -log file beside it: it belongs to the damaged file.
+                var log = Path.Combine(DataRoot, "rlgaf-log.db");
+                if (File.Exists(log)) File.Move(log, MovedAside + "-log");
+                _db = Open(path);
+                RebuildReport = RebuildFromFolders();
+            }
         }
         catch
         {
@@ -116,6 +147,76 @@ public sealed class RunStore : IDisposable
             Lock.Dispose();
             throw;
         }
+    }
+
+    private LiteDatabase Open(string path)
+    {
+        // LiteDB turns "" into null by default; an empty prompt is a real value here.
+        var mapper = new BsonMapper { EmptyStringToNull = false, TrimWhitespace = false };
+        var db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, mapper);
+        try
+        {
+            // Reading the collections touches the pages: a damaged file fails here, not at the first request.
+            db.GetCollection<MetricPoint>("metrics").EnsureIndex(m => m.RunId);
+            db.GetCollection<SampleDoc>("samples").EnsureIndex(s => s.RunId);
+            db.GetCollection<EventDoc>("events").EnsureIndex(e => e.RunId);
+            _ = db.GetCollection<RunRecord>("runs").Count();
+            return db;
+        }
+        catch
+        {
+            db.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>What LiteDB throws on a file that is not (or no longer) a database; a locked or unreadable file is not corruption.</summary>
+    private static bool IsCorrupt(Exception e) =>
+        e is LiteException or InvalidCastException or IndexOutOfRangeException or ArgumentOutOfRangeException or OverflowException or InvalidDataException
+          or FormatException or System.Text.DecoderFallbackException;
+
+    /// <summary>
+    /// One run per folder under runs/ that holds settings.json: its settings in force, step, events and
+    /// evaluation metrics come from the newest good checkpoint. A run short of its steps is Interrupted
+    /// (resume continues from that checkpoint); one at its last step is Completed.
+    /// </summary>
+    private List<string> RebuildFromFolders()
+    {
+        var report = new List<string>();
+        foreach (var dir in Directory.GetDirectories(RunsRoot).Order(StringComparer.Ordinal))
+        {
+            var id = Path.GetFileName(dir);
+            var settingsPath = Path.Combine(dir, AdversarialRun.SettingsFile);
+            if (!File.Exists(settingsPath)) { report.Add($"{id}: skipped (no {AdversarialRun.SettingsFile})"); continue; }
+            try
+            {
+                var settings = RunSettings.FromJson(File.ReadAllText(settingsPath), settingsPath);
+                var latest = RunCheckpoint.LatestGood(dir, []);
+                var state = latest is { } c ? RunCheckpoint.ReadState(c.Path) : null;
+                var inForce = state?.Settings ?? settings;
+                int step = state?.Step ?? 0;
+                bool done = step >= inForce.Steps;
+                var created = DateTime.TryParseExact(id.Length >= 15 ? id[..15] : id, "yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t) ? t : Directory.GetCreationTimeUtc(dir);
+                var record = new RunRecord
+                {
+                    Id = id, Name = $"{Kebab(inForce.Method.ToString())} {inForce.Dataset} s{inForce.Seed}", CreatedUtc = created, UpdatedUtc = DateTime.UtcNow,
+                    Status = done ? RunStatus.Completed : RunStatus.Interrupted,
+                    Message = done ? "rebuilt from its folder" : $"rebuilt from its folder; resume continues from the checkpoint at step {step}",
+                    Method = Kebab(inForce.Method.ToString()), Dataset = inForce.Dataset, Step = step, TotalSteps = inForce.Steps,
+                    SettingsJson = inForce.ToJson(), RunDir = dir,
+                };
+                Runs.Insert(record);
+                foreach (var (evalStep, metrics) in state?.Evaluations ?? []) AddMetrics(id, evalStep, metrics);
+                foreach (var e in state?.Events ?? []) AddEvent(id, e);
+                report.Add($"{id}: restored at step {step} ({Kebab(record.Status.ToString())})");
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or System.Text.Json.JsonException or InvalidDataException)
+            {
+                report.Add($"{id}: skipped ({e.Message})");
+            }
+        }
+        return report;
     }
 
     /// <summary>Registers a new run and returns it (id, run directory).</summary>

@@ -7,9 +7,25 @@ namespace RlGaf.Workbench.Training;
 /// <summary>
 /// Exports a run as files: config.json, metrics.jsonl ({"step": N, "metrics": {...}} per logged step),
 /// samples.jsonl, events.jsonl, and the final checkpoint (plus the generator as a model directory).
+/// It writes only into a new or empty folder, or one an earlier export made (it leaves a marker file
+/// there): a folder holding anything else is refused before a byte is written, so an export never
+/// deletes or overwrites files it did not write.
 /// </summary>
 public static class RunExport
 {
+    /// <summary>Left in every export folder: the folder is this tool's to rewrite.</summary>
+    public const string MarkerFile = ".rlgaf-export";
+
+    /// <summary>ArgumentException naming --out when <paramref name="outDir"/> holds files an export did not write (called before training too).</summary>
+    public static void CheckTarget(string outDir)
+    {
+        var full = Path.GetFullPath(outDir);
+        if (File.Exists(full)) throw new ArgumentException($"--out: '{full}' is a file, not a folder. Nothing was written.");
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !File.Exists(Path.Combine(full, MarkerFile)))
+            throw new ArgumentException($"--out: '{full}' already holds files that no export wrote; give a new or empty folder " +
+                                        "(an export never overwrites or deletes files it did not write). Nothing was written.");
+    }
+
     private static readonly JsonSerializerOptions Line = new()
     {
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -25,7 +41,10 @@ public static class RunExport
     public static void Write(string settingsJson, IReadOnlyList<MetricPoint> metrics, IReadOnlyList<SampleDoc> samples, IReadOnlyList<EventView> events,
         string runDir, string outDir)
     {
+        CheckTarget(outDir);
         Directory.CreateDirectory(outDir);
+        // The marker first: a half-finished export can be redone into the same folder.
+        File.WriteAllText(Path.Combine(outDir, MarkerFile), "written by RlGaf.Workbench export; its files may be rewritten by the next export here\n");
         File.WriteAllText(Path.Combine(outDir, "config.json"), settingsJson);
         WriteLines(Path.Combine(outDir, "metrics.jsonl"), metrics.Select(p => new { step = p.Step, metrics = p.Values }));
         WriteLines(Path.Combine(outDir, "samples.jsonl"), samples.Select(s => new

@@ -6,10 +6,19 @@ using RlGaf.Workbench.Storage;
 namespace RlGaf.Workbench.Training;
 
 /// <summary>
+/// A control request that came while the workbench shuts down (or after): nothing was done. The API
+/// maps it, as every InvalidOperationException, to 409 with this message.
+/// </summary>
+public sealed class HostStoppingException(string message) : InvalidOperationException(message);
+
+/// <summary>
 /// Runs the queued runs, at most RlGaf:MaxConcurrentRuns at a time, each on its own dedicated thread
 /// (TorchSharp's grad mode and dispose scopes are thread-local: training code never awaits). Every
 /// run is persisted through <see cref="RunStore"/> and published through <see cref="RunNotifier"/>.
-/// The web side only enqueues requests: no page or API call ever waits on a training step.
+/// The web side only enqueues requests: no page or API call ever waits on a training step, nor on a
+/// run's start (opening checkpoints happens on the run's thread). A run holds its slot from the moment
+/// it leaves the queue; queue, slots and the run's state change together under one lock, so two
+/// resumes queue a run once and a delete during a start leaves no folder behind.
 /// An experiment suite takes a slot too (<see cref="ReserveSlot"/>): it trains on the same cores.
 /// A training exception marks its run Failed; it never takes the app down.
 /// </summary>
@@ -24,16 +33,27 @@ public sealed class TrainingHost : IHostedService, IDisposable
     private readonly LinkedList<string> _queue = new();
     private readonly Dictionary<string, Active> _active = [];
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly CancellationToken _shutdownToken;
     private bool _started;
+    /// <summary>Set by StopAsync/Dispose: commands are refused with <see cref="HostStoppingException"/>, nothing new starts.</summary>
+    private bool _stopping;
+    private bool _disposed;
     /// <summary>Slots held by other trainers (experiment suites) that compete for the same cores.</summary>
     private readonly List<string> _reserved = [];
 
-    private sealed class Active(string id, AdversarialRun run)
+    /// <summary>Test hook: runs on a run's thread before the run is opened (simulates a slow start).</summary>
+    internal Action<string>? OnStarting { get; set; }
+
+    /// <summary>A run that holds a slot: starting (Run null) or training.</summary>
+    private sealed class Active(string id)
     {
         public string Id { get; } = id;
-        public AdversarialRun Run { get; } = run;
+        /// <summary>Null while the run is being opened on its thread.</summary>
+        public AdversarialRun? Run { get; set; }
         public Thread? Thread { get; set; }
         public bool DeleteWhenDone { get; set; }
+        /// <summary>Control requests that came while the run was starting, applied once it is open.</summary>
+        public List<Action<AdversarialRun>> Pending { get; } = [];
     }
 
     public TrainingHost(RunStore store, RunNotifier notifier, PathPolicy paths, IOptions<WorkbenchOptions> options, ILogger<TrainingHost> log)
@@ -43,6 +63,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
         _paths = paths;
         _log = log;
         _maxConcurrent = Math.Max(1, options.Value.MaxConcurrentRuns);
+        _shutdownToken = _shutdown.Token;
     }
 
     public RunStore Store => _store;
@@ -68,21 +89,59 @@ public sealed class TrainingHost : IHostedService, IDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Asks every training thread to checkpoint and stop (status Interrupted); waits a little, never forever.</summary>
+    /// <summary>
+    /// Asks every run's thread to checkpoint and stop (status Interrupted; a paused run stays Paused, it
+    /// was checkpointed when it paused) and waits for each: every long phase observes the shutdown within
+    /// a step. A thread still running is logged every few seconds; when the host's shutdown timeout ends
+    /// the wait, <see cref="Dispose"/> (which runs before the store is disposed) waits for it once more.
+    /// </summary>
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        _shutdown.Cancel();
-        Thread?[] threads;
-        // A paused run waits for resume, not for cancellation, and was checkpointed when it paused:
-        // it stays Paused (resumable after the restart) and its background thread ends with the process.
-        lock (_gate) { _started = false; threads = _active.Values.Where(a => a.Run.Status != RunStatus.Paused).Select(a => a.Thread).ToArray(); }
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        foreach (var t in threads)
+        Thread[] threads;
+        lock (_gate)
         {
-            var left = deadline - DateTime.UtcNow;
-            if (t is not null && left > TimeSpan.Zero) t.Join(left);
+            if (_disposed) return Task.CompletedTask; // Dispose already stopped and joined everything
+            _started = false;
+            _stopping = true;
+            threads = Threads();
         }
+        _shutdown.Cancel();
+        Join(threads, cancellationToken, TimeSpan.FromMinutes(2));
         return Task.CompletedTask;
+    }
+
+    private Thread[] Threads() => _active.Values.Select(a => a.Thread).OfType<Thread>().ToArray();
+
+    /// <summary>Waits for <paramref name="threads"/> until they end, the token fires or <paramref name="limit"/> passes; says which still run.</summary>
+    private bool Join(Thread[] threads, CancellationToken cancellationToken, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        var nextReport = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var alive = threads.Where(t => t.IsAlive).ToArray();
+            if (alive.Length == 0) return true;
+            if (cancellationToken.IsCancellationRequested || DateTime.UtcNow > deadline)
+            {
+                _log.LogError("shutdown: {Threads} still running after the wait; their runs are marked interrupted at the next start", Names(alive));
+                return false;
+            }
+            if (DateTime.UtcNow > nextReport)
+            {
+                _log.LogWarning("shutdown: waiting for {Threads} to checkpoint and stop", Names(alive));
+                nextReport = DateTime.UtcNow.AddSeconds(10);
+            }
+            alive[0].Join(TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    private static string Names(Thread[] threads) => string.Join(", ", threads.Select(t => $"'{t.Name}'"));
+
+    /// <summary>Refuses a command once shutdown began: the store and the runs' threads are going away.</summary>
+    private void ThrowIfStopping(string what)
+    {
+        if (Volatile.Read(ref _stopping))
+            throw new HostStoppingException($"the workbench is shutting down: {what} was not done (try again once it has restarted).");
     }
 
     // ---- Commands (any thread) ------------------------------------------------------------------
@@ -90,17 +149,22 @@ public sealed class TrainingHost : IHostedService, IDisposable
     /// <summary>Validates (settings and paths), stores and queues a new run. ArgumentException with the reason when refused.</summary>
     public RunRecord Create(RunSettings settings, string? name = null)
     {
+        ThrowIfStopping("creating a run");
         settings = _paths.Apply(settings.Validate()).Validate();
         if (settings.Generator != "pretrain" && !Directory.Exists(settings.Generator))
             throw new ArgumentException($"generator: model directory '{settings.Generator}' does not exist.");
         PathPolicy.RequireDatasetExists(settings.Dataset);
-        var record = _store.Create(settings, string.IsNullOrWhiteSpace(name) ? null : name.Trim());
-        // Say why a run waits when an experiment suite holds the slot (set before it is queued, so it never overwrites a start).
-        string? waits;
-        lock (_gate) waits = _reserved.Count > 0 && _active.Count + _reserved.Count >= _maxConcurrent ? $"waits for a training slot: {string.Join(", ", _reserved)} holds it" : null;
-        if (waits is not null) _store.SetStatus(record.Id, RunStatus.Queued, waits);
-        _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, waits, 0));
-        lock (_gate) _queue.AddLast(record.Id);
+        RunRecord record;
+        lock (_gate)
+        {
+            ThrowIfStopping("creating a run");
+            record = _store.Create(settings, string.IsNullOrWhiteSpace(name) ? null : name.Trim());
+            // Say why a run waits when an experiment suite holds the slot (set before it is queued, so it never overwrites a start).
+            string? waits = _reserved.Count > 0 && _active.Count + _reserved.Count >= _maxConcurrent ? $"waits for a training slot: {string.Join(", ", _reserved)} holds it" : null;
+            if (waits is not null) _store.SetStatus(record.Id, RunStatus.Queued, waits);
+            _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, waits, 0));
+            _queue.AddLast(record.Id);
+        }
         Dispatch();
         return record;
     }
@@ -108,11 +172,18 @@ public sealed class TrainingHost : IHostedService, IDisposable
     /// <summary>A new run with the settings of <paramref name="id"/> (as they are now, live changes included).</summary>
     public RunRecord Clone(string id)
     {
+        ThrowIfStopping("cloning a run");
         var r = Require(id);
         return Create(RunSettings.FromJson(r.SettingsJson, $"run {id}"), r.Name + " (copy)");
     }
 
     public bool IsActive(string id) { lock (_gate) return _active.ContainsKey(id); }
+
+    /// <summary>Runs that hold a slot now (starting or training): never more than RlGaf:MaxConcurrentRuns with the reserved slots.</summary>
+    internal int ActiveCount { get { lock (_gate) return _active.Count; } }
+
+    /// <summary>How many times <paramref name="id"/> waits in the queue (0 or 1).</summary>
+    internal int QueuedCount(string id) { lock (_gate) return _queue.Count(q => q == id); }
 
     /// <summary>
     /// Why <paramref name="holder"/> could not take a training slot now (every one of RlGaf:MaxConcurrentRuns
@@ -140,6 +211,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
     {
         lock (_gate)
         {
+            ThrowIfStopping($"starting {holder}");
             if (_active.Count + _reserved.Count < _maxConcurrent)
             {
                 _reserved.Add(holder);
@@ -163,100 +235,159 @@ public sealed class TrainingHost : IHostedService, IDisposable
 
     public void Pause(string id)
     {
-        var r = Require(id);
-        if (TryActive(id) is { } a) { a.Run.RequestPause(); return; }
-        throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: nothing to pause.");
+        lock (_gate)
+        {
+            ThrowIfStopping($"pausing run {id}");
+            var r = Require(id);
+            if (_active.TryGetValue(id, out var a)) { Control(a, run => run.RequestPause()); return; }
+            throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: nothing to pause.");
+        }
     }
 
-    /// <summary>Resumes a paused run, or continues an interrupted/paused/stopped/failed one from its last checkpoint.</summary>
+    /// <summary>
+    /// Resumes a paused run, or continues an interrupted/paused/stopped/failed one from its last checkpoint.
+    /// Decided under the lock with the queue: a run already queued or starting is refused, so it never queues twice.
+    /// </summary>
     public void Resume(string id)
     {
-        var r = Require(id);
-        if (TryActive(id) is { } a) { a.Run.RequestResume(); return; }
-        if (r.Status is RunStatus.Completed or RunStatus.Queued)
-            throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}: nothing to resume.");
-        _store.SetStatus(id, RunStatus.Queued, $"continues from its last checkpoint (was {Kebab(r.Status)})");
-        _notifier.Publish(new StatusUpdate(id, RunStatus.Queued, null, r.Step));
-        lock (_gate) if (!_queue.Contains(id)) _queue.AddLast(id);
+        lock (_gate)
+        {
+            ThrowIfStopping($"resuming run {id}");
+            var r = Require(id);
+            if (_active.TryGetValue(id, out var a))
+            {
+                if (a.Run is null) throw new InvalidOperationException($"run {id} is starting: nothing to resume.");
+                a.Run.RequestResume();
+                return;
+            }
+            if (r.Status is RunStatus.Completed or RunStatus.Queued || _queue.Contains(id))
+                throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}: nothing to resume.");
+            _store.SetStatus(id, RunStatus.Queued, $"continues from its last checkpoint (was {Kebab(r.Status)})");
+            _notifier.Publish(new StatusUpdate(id, RunStatus.Queued, null, r.Step));
+            _queue.AddLast(id);
+        }
         Dispatch();
     }
 
     public void Stop(string id)
     {
-        var r = Require(id);
-        if (TryActive(id) is { } a) { a.Run.RequestStop(); return; }
         lock (_gate)
         {
+            ThrowIfStopping($"stopping run {id}");
+            var r = Require(id);
+            if (_active.TryGetValue(id, out var a)) { Control(a, run => run.RequestStop()); return; }
             if (_queue.Remove(id))
             {
                 _store.SetStatus(id, RunStatus.Stopped, "stopped before it started");
                 _notifier.Publish(new StatusUpdate(id, RunStatus.Stopped, "stopped before it started", r.Step));
                 return;
             }
+            if (r.Status is RunStatus.Paused or RunStatus.Interrupted)
+            {
+                _store.SetStatus(id, RunStatus.Stopped, null);
+                _notifier.Publish(new StatusUpdate(id, RunStatus.Stopped, null, r.Step));
+                return;
+            }
+            throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: nothing to stop.");
         }
-        if (r.Status is RunStatus.Paused or RunStatus.Interrupted)
-        {
-            _store.SetStatus(id, RunStatus.Stopped, null);
-            _notifier.Publish(new StatusUpdate(id, RunStatus.Stopped, null, r.Step));
-            return;
-        }
-        throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: nothing to stop.");
     }
 
     /// <summary>A live setting change, applied at the next step. ArgumentException (bad key/value) or InvalidOperationException (not training).</summary>
-    public void Change(string id, string key, string value)
-    {
-        var r = Require(id);
-        if (TryActive(id) is not { } a)
-        {
-            // Same validation as a live change, so the reason is the same whatever the state.
-            if (!RunSettings.LiveKeys.Contains(key))
-                throw new ArgumentException($"{key}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
-            RunSettings.FromJson(r.SettingsJson).With(key, value).Validate();
-            throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: live changes apply only to a training run (resume it first).");
-        }
-        a.Run.RequestChange(key, value);
-    }
+    public void Change(string id, string key, string value) => Change(id, [(key, value)]);
 
-    /// <summary>Deletes a run with its data and checkpoints (a training run is stopped first, then deleted).</summary>
-    public void Delete(string id)
+    /// <summary>
+    /// Several live changes, all or none: every one is checked (together, on the settings in force)
+    /// before any is sent, under the lock, so the run cannot end half-way through them.
+    /// </summary>
+    public void Change(string id, IReadOnlyList<(string Key, string Value)> changes)
     {
-        Require(id);
         lock (_gate)
         {
+            ThrowIfStopping($"changing settings of run {id}");
+            var r = Require(id);
+            // Same validation whatever the state (training, starting, or not at all), so the reason is the same.
+            var check = _active.GetValueOrDefault(id)?.Run?.Settings ?? RunSettings.FromJson(r.SettingsJson, $"run {id}");
+            foreach (var (key, value) in changes)
+            {
+                if (!RunSettings.LiveKeys.Contains(key))
+                    throw new ArgumentException($"{key}: cannot change while a run trains (live settings: {string.Join(", ", RunSettings.LiveKeys.Order())}).");
+                check = check.With(key, value);
+            }
+            check.Validate();
+            foreach (var (key, value) in changes) ChangeLocked(id, r, key, value);
+        }
+    }
+
+    /// <summary>Sends a checked change to an open run, or keeps it for a starting one (call under the lock).</summary>
+    private void ChangeLocked(string id, RunRecord r, string key, string value)
+    {
+        if (_active.TryGetValue(id, out var a)) { Control(a, run => run.RequestChange(key, value)); return; }
+        throw new InvalidOperationException($"run {id} is {Kebab(r.Status)}, not training: live changes apply only to a training run (resume it first).");
+    }
+
+    /// <summary>Deletes a run with its data and checkpoints (a starting or training run is stopped first, then deleted).</summary>
+    public void Delete(string id)
+    {
+        lock (_gate)
+        {
+            ThrowIfStopping($"deleting run {id}");
+            Require(id);
             _queue.Remove(id);
             if (_active.TryGetValue(id, out var a))
             {
                 a.DeleteWhenDone = true;
-                a.Run.RequestStop();
+                a.Run?.RequestStop();
                 return;
             }
+            // Under the lock: nothing can queue or start the run while its folder goes.
+            _store.Delete(id);
         }
-        _store.Delete(id);
         _notifier.Publish(new StatusUpdate(id, RunStatus.Stopped, "deleted", 0, Deleted: true));
+    }
+
+    /// <summary>Sends a request to an open run, or keeps it until a starting run is open (call under the lock).</summary>
+    private static void Control(Active a, Action<AdversarialRun> request)
+    {
+        if (a.Run is { } run) request(run);
+        else a.Pending.Add(request);
     }
 
     // ---- Scheduling ------------------------------------------------------------------------------
 
+    /// <summary>Moves queued runs into free slots: each holds its slot from here, while it starts on its own thread.</summary>
     private void Dispatch()
     {
-        while (true)
+        lock (_gate)
         {
-            string id;
-            lock (_gate)
+            while (_started && !_stopping && _active.Count + _reserved.Count < _maxConcurrent && _queue.First is { } first)
             {
-                if (!_started || _shutdown.IsCancellationRequested || _active.Count + _reserved.Count >= _maxConcurrent || _queue.First is null) return;
-                id = _queue.First.Value;
+                var id = first.Value;
                 _queue.RemoveFirst();
+                var active = new Active(id);
+                active.Thread = new Thread(() => RunThread(active)) { IsBackground = true, Name = $"run {id}" };
+                _active[id] = active;
+                active.Thread.Start();
             }
-            StartRun(id);
         }
     }
 
-    private void StartRun(string id)
+    /// <summary>The run's own thread: synchronous from start to end. Nothing may escape it (an unhandled exception ends the process).</summary>
+    private void RunThread(Active a)
     {
-        var record = _store.Get(id);
-        if (record is null) return;
+        try
+        {
+            if (Open(a) is { } run) Train(a, run);
+        }
+        catch (Exception e) { _log.LogError(e, "run {Id}: error outside training", a.Id); }
+        finally { Release(a); }
+    }
+
+    /// <summary>Opens (or creates) the run; null when it cannot start, was deleted meanwhile, or the host stops.</summary>
+    private AdversarialRun? Open(Active a)
+    {
+        OnStarting?.Invoke(a.Id);
+        var record = _store.Get(a.Id);
+        if (record is null) return null;
         AdversarialRun run;
         try
         {
@@ -265,41 +396,42 @@ public sealed class TrainingHost : IHostedService, IDisposable
             {
                 run = AdversarialRun.Open(record.RunDir, _store.ModelsRoot);
                 // No checkpoint yet: the run starts over, so what the last attempt logged is void.
-                if (RunCheckpoint.LatestGood(record.RunDir, []) is null) _store.TruncateAfter(id, -1);
+                if (RunCheckpoint.LatestGood(record.RunDir, []) is null) _store.TruncateAfter(a.Id, -1);
             }
-            else run = AdversarialRun.Create(record.RunDir, RunSettings.FromJson(record.SettingsJson, $"run {id}"), _store.ModelsRoot);
+            else run = AdversarialRun.Create(record.RunDir, RunSettings.FromJson(record.SettingsJson, $"run {a.Id}"), _store.ModelsRoot);
         }
         catch (Exception e)
         {
-            _log.LogError(e, "run {Id} could not start", id);
-            MarkFailed(id, $"could not start: {e.Message}");
-            Dispatch();
-            return;
+            _log.LogError(e, "run {Id} could not start", a.Id);
+            bool deleting;
+            lock (_gate) deleting = a.DeleteWhenDone;
+            if (!deleting) MarkFailed(a.Id, $"could not start: {e.Message}");
+            return null;
         }
-        var active = new Active(id, run);
-        RunBinding.Attach(run, _store, id);
-        run.EventRaised += e => { if (e.Kind == RunEventKinds.Setting) _store.UpdateSettings(id, run.Settings); };
-        Publish(run, id);
-        run.Log += m => _log.LogInformation("run {Id}: {Message}", id, m);
-        var thread = new Thread(() => TrainThread(active)) { IsBackground = true, Name = $"run {id}" };
-        active.Thread = thread;
-        lock (_gate) _active[id] = active;
-        thread.Start();
+        RunBinding.Attach(run, _store, a.Id);
+        run.EventRaised += e => { if (e.Kind == RunEventKinds.Setting) _store.UpdateSettings(a.Id, run.Settings); };
+        Publish(run, a.Id);
+        run.Log += m => _log.LogInformation("run {Id}: {Message}", a.Id, m);
+        lock (_gate)
+        {
+            // Deleted while it started (Release deletes its folder), or the host stops: it stays queued for the next start.
+            if (a.DeleteWhenDone || _stopping) { run.Dispose(); return null; }
+            a.Run = run;
+            foreach (var request in a.Pending)
+            {
+                try { request(run); }
+                catch (ArgumentException e) { _log.LogWarning("run {Id}: a request made while it started was refused: {Reason}", a.Id, e.Message); }
+            }
+            a.Pending.Clear();
+        }
+        return run;
     }
 
-    /// <summary>The run's own thread: synchronous from start to end.</summary>
-    private void TrainThread(Active a)
-    {
-        // Nothing may escape this method: an unhandled exception on a thread ends the process.
-        try { TrainThreadCore(a); }
-        catch (Exception e) { _log.LogError(e, "run {Id}: error after training ended", a.Id); }
-    }
-
-    private void TrainThreadCore(Active a)
+    private void Train(Active a, AdversarialRun run)
     {
         try
         {
-            a.Run.Execute(null, _shutdown.Token);
+            run.Execute(null, _shutdownToken);
         }
         catch (Exception e)
         {
@@ -308,23 +440,25 @@ public sealed class TrainingHost : IHostedService, IDisposable
             try { if (_store.Get(a.Id) is { Status: not RunStatus.Failed }) MarkFailed(a.Id, e.Message); }
             catch (ObjectDisposedException) { /* the app is shutting down; next start marks it interrupted */ }
         }
-        finally
-        {
-            try { a.Run.Dispose(); } catch (Exception e) { _log.LogWarning(e, "disposing run {Id}", a.Id); }
-            lock (_gate) _active.Remove(a.Id);
-            if (a.DeleteWhenDone)
-            {
-                try
-                {
-                    _store.Delete(a.Id);
-                    _notifier.Publish(new StatusUpdate(a.Id, RunStatus.Stopped, "deleted", 0, Deleted: true));
-                }
-                catch (Exception e) { _log.LogError(e, "deleting run {Id}", a.Id); }
-            }
-            Dispatch();
-        }
     }
 
+    /// <summary>Frees the slot; a run deleted meanwhile goes with its folder (under the lock: nothing restarts it in between).</summary>
+    private void Release(Active a)
+    {
+        bool deleted = false;
+        lock (_gate)
+        {
+            _active.Remove(a.Id);
+            if (a.DeleteWhenDone)
+            {
+                try { _store.Delete(a.Id); deleted = true; }
+                catch (Exception e) { _log.LogError(e, "deleting run {Id}", a.Id); }
+            }
+        }
+        try { a.Run?.Dispose(); } catch (Exception e) { _log.LogWarning(e, "disposing run {Id}", a.Id); }
+        if (deleted) _notifier.Publish(new StatusUpdate(a.Id, RunStatus.Stopped, "deleted", 0, Deleted: true));
+        Dispatch();
+    }
     private void Publish(AdversarialRun run, string id)
     {
         run.MetricsLogged += (step, m) => _notifier.Publish(new MetricsUpdate(id, step, new Dictionary<string, double>(m)));
@@ -344,11 +478,27 @@ public sealed class TrainingHost : IHostedService, IDisposable
         catch (Exception e) { _log.LogError(e, "marking run {Id} failed", id); }
     }
 
-    private Active? TryActive(string id) { lock (_gate) return _active.GetValueOrDefault(id); }
-
     private RunRecord Require(string id) => _store.Get(id) ?? throw new KeyNotFoundException($"run '{id}' does not exist.");
 
     private static string Kebab(RunStatus s) => RunStore.Kebab(s.ToString());
 
-    public void Dispose() => _shutdown.Dispose();
+    /// <summary>
+    /// Runs before the store is disposed (the host depends on it): waits once more for a thread that
+    /// outlived StopAsync's wait, so none writes to a disposed store unnoticed.
+    /// </summary>
+    public void Dispose()
+    {
+        Thread[] threads;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _started = false;
+            _stopping = true;
+            threads = Threads();
+        }
+        _shutdown.Cancel();
+        Join(threads, CancellationToken.None, TimeSpan.FromSeconds(30));
+        _shutdown.Dispose();
+    }
 }
