@@ -34,11 +34,15 @@ public sealed class UnreachableWorkbenchTests : IDisposable
         return (p.ExitCode, stdout.Result, stderr.Result, clock.Elapsed);
     }
 
-    /// <summary>A claim as a live workbench leaves it: this test process's id (alive, not the child's) and <paramref name="url"/>.</summary>
-    private void Claim(string url)
+    /// <summary>
+    /// A claim as a live workbench leaves it: this test process's id (alive, not the child's) and <paramref name="url"/>,
+    /// with the data root's lock held as the workbench until disposed (a claim counts only while its process holds it).
+    /// </summary>
+    private RunStore Claim(string url)
     {
-        using var store = new RunStore(_data);
+        var store = new RunStore(_data, StoreLock.Acquire(_data, StoreHolder.Workbench));
         store.ClaimForWorkbench(url);
+        return store;
     }
 
     private static void AssertOneClearLine(string err, string verb)
@@ -58,7 +62,7 @@ public sealed class UnreachableWorkbenchTests : IDisposable
         probe.Start();
         int port = ((IPEndPoint)probe.LocalEndpoint).Port;
         probe.Stop();
-        Claim($"http://127.0.0.1:{port}");
+        using var claim = Claim($"http://127.0.0.1:{port}");
 
         var (code, _, err, _) = Run(new Dictionary<string, string>(), "runs", "--data-root", _data);
         Assert.Equal(2, code);
@@ -84,7 +88,7 @@ public sealed class UnreachableWorkbenchTests : IDisposable
             }
             catch (OperationCanceledException) { }
         });
-        Claim($"http://127.0.0.1:{port}");
+        using var claim = Claim($"http://127.0.0.1:{port}");
 
         var (code, _, err, took) = Run(new Dictionary<string, string> { ["RlGaf__CliTimeoutSeconds"] = "1" }, "runs", "--data-root", _data);
         stop.Cancel();
@@ -101,7 +105,7 @@ public sealed class UnreachableWorkbenchTests : IDisposable
     [Fact]
     public void A_bad_timeout_setting_is_named()
     {
-        Claim("http://127.0.0.1:9");
+        using var claim = Claim("http://127.0.0.1:9");
         var (code, _, err, _) = Run(new Dictionary<string, string> { ["RlGaf__CliTimeoutSeconds"] = "soon" }, "runs", "--data-root", _data);
         Assert.Equal(2, code);
         AssertOneClearLine(err, "runs");
