@@ -134,7 +134,7 @@ public class ApiTests
     [Fact]
     public void Listening_on_all_addresses_without_a_token_refuses_to_start()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => WorkbenchHost.Build([$"--RlGaf:DataRoot={TestApp.NewDataRoot()}", "--urls=http://0.0.0.0:0"]));
+        var e = Assert.Throws<RlGaf.Workbench.Security.StartupRefusedException>(() => WorkbenchHost.Build([$"--RlGaf:DataRoot={TestApp.NewDataRoot()}", "--urls=http://0.0.0.0:0"]));
         Assert.Contains("refusing to listen on http://0.0.0.0:0 without an access token", e.Message);
     }
 }
