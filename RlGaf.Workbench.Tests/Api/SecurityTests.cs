@@ -278,6 +278,22 @@ public class SecurityTests
     }
 
     [Fact]
+    public async Task A_cross_site_page_guessing_through_img_tags_neither_gets_in_nor_locks_the_user_out()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var http = Raw(app);
+        HttpRequestMessage Img(string token) => new(HttpMethod.Get, $"/?access_token={token}")
+        {
+            Headers = { { "Sec-Fetch-Site", "cross-site" }, { "Sec-Fetch-Mode", "no-cors" }, { "Sec-Fetch-Dest", "image" } },
+        };
+        for (int i = 0; i < 30; i++) Assert.Equal(HttpStatusCode.Unauthorized, (await Send(http, Img($"guess-number-{i:D4}-xxxxxxxx"))).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Send(http, Img(app.Token!))).Status); // even the right one: a subrequest carries no token
+        // The user, opening the printed address, is not locked out.
+        using var user = new HttpRequestMessage(HttpMethod.Get, $"/api/runs?access_token={app.Token}") { Headers = { { "Sec-Fetch-Site", "none" } } };
+        Assert.Equal(HttpStatusCode.OK, (await Send(http, user)).Status);
+    }
+
+    [Fact]
     public async Task The_first_visit_sets_an_httponly_strict_cookie_and_redirects_the_token_out_of_the_address()
     {
         await using var app = await TestApp.StartAsync();

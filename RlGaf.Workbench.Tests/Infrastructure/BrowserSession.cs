@@ -43,6 +43,12 @@ public sealed class BrowserSession : IAsyncDisposable
         page.SetDefaultTimeout(60_000);
         await page.GotoAsync(token is null ? path : path + (path.Contains('?') ? "&" : "?") + "access_token=" + Uri.EscapeDataString(token));
         await WaitInteractive(page);
+        if (token is not null)
+        {
+            // Every browser test checks the first visit: the token left the address bar and page scripts cannot read the cookie.
+            Assert.DoesNotContain("access_token", page.Url);
+            Assert.DoesNotContain(token, await page.EvaluateAsync<string>("() => document.cookie"));
+        }
         return page;
     }
 

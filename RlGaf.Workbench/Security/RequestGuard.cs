@@ -152,10 +152,17 @@ public sealed class RequestGuard
         return same ? null : origin;
     }
 
-    /// <summary>The places a token is read from; anywhere else (a POST's query, another header, the body) it is not one.</summary>
+    /// <summary>
+    /// The places a token is read from; anywhere else (a POST's query, another header, the body) it is not one.
+    /// A browser's cross-site subrequest (an img or fetch from another site: Sec-Fetch-Site cross-site, not a
+    /// top-level navigation) carries none: its page could never read the answer, and counting its guesses
+    /// would let any page lock the user out.
+    /// </summary>
     private static (string? Bearer, string? Query, string? Cookie) Credentials(HttpContext ctx)
     {
         var r = ctx.Request;
+        if (r.Headers["Sec-Fetch-Site"] == "cross-site" && !(r.Headers["Sec-Fetch-Mode"] == "navigate" && r.Headers["Sec-Fetch-Dest"] == "document"))
+            return (null, null, null);
         string? bearer = null;
         var auth = r.Headers.Authorization.ToString();
         if (auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) bearer = auth["Bearer ".Length..].Trim();
