@@ -8,7 +8,7 @@ if (CommandLine.IsVerb(args))
 
 WebApplication app;
 try { app = WorkbenchHost.Build(args); }
-catch (InvalidOperationException e) when (e.Message.StartsWith("refusing to listen", StringComparison.Ordinal))
+catch (RlGaf.Workbench.Security.StartupRefusedException e)
 {
     Console.Error.WriteLine($"rlgaf: {e.Message}");
     return 2;

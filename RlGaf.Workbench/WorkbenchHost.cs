@@ -14,9 +14,10 @@ public static class WorkbenchHost
 {
     /// <summary>
     /// The app, not yet started. Everything is configuration, so tests host it in-process with
-    /// "--RlGaf:DataRoot=DIR" "--urls=http://127.0.0.1:0". Throws InvalidOperationException when a
-    /// non-loopback address is configured without RlGaf:AccessToken, and <see cref="StoreLockException"/>
-    /// (naming the holder) when another process (a command-line run, another workbench) holds the data root.
+    /// "--RlGaf:DataRoot=DIR" "--urls=http://127.0.0.1:0". Throws <see cref="StartupRefusedException"/>
+    /// when the access token or the addresses are unsafe (see <see cref="AccessToken.Resolve"/>),
+    /// <see cref="StoreLockException"/> (naming the holder) when another process (a command-line run,
+    /// another workbench) holds the data root, and <see cref="StoreCorruptException"/> when its database is damaged.
     /// </summary>
     public static WebApplication Build(string[] args)
     {
@@ -30,7 +31,11 @@ public static class WorkbenchHost
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
             builder.WebHost.UseUrls(AccessToken.DefaultUrl);
         var options = builder.Configuration.GetSection("RlGaf").Get<WorkbenchOptions>() ?? new WorkbenchOptions();
-        AccessToken.EnsureSafeBinding(ListenUrls(builder.Configuration), options.AccessToken);
+        var urls = ListenUrls(builder.Configuration).ToList();
+        // Raw, not bound: "" (the opt-out) and absent (generate one) must stay apart.
+        var access = AccessToken.Resolve(builder.Configuration[AccessToken.ConfigKey], urls);
+        // Production unless asked otherwise; an unpublished build then needs this to serve the packages' _content/* assets.
+        if (!builder.Environment.IsDevelopment()) builder.WebHost.UseStaticWebAssets();
 
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         // Snackbars bottom right: the run controls live top right.
@@ -55,6 +60,8 @@ public static class WorkbenchHost
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
 
         var app = builder.Build();
+        var securityLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlGaf.Workbench.Security");
+        RefuseDataRootInWebRoot(WorkbenchPaths.DataRoot(options.DataRoot), app.Environment.WebRootPath);
         RunStore claimed;
         try { claimed = app.Services.GetRequiredService<RunStore>(); }
         catch (Exception e) when (e is StoreLockException or StoreCorruptException) { ((IDisposable)app).Dispose(); throw; } // another process writes this data root, or its database is damaged
@@ -64,14 +71,27 @@ public static class WorkbenchHost
             log.LogWarning("{Db} could not be opened: moved aside as {Aside}; rebuilt the run list from the run folders:\n{Report}",
                 Path.Combine(claimed.DataRoot, RunStore.DatabaseFile), aside, string.Join("\n", claimed.RebuildReport));
         }
-        claimed.ClaimForWorkbench();
-        // Once listening, the claim carries an address, so the command line hands its runs to this process.
-        app.Lifetime.ApplicationStarted.Register(() => claimed.ClaimForWorkbench(ReachableUrl(app.Urls)));
+        claimed.ClaimForWorkbench(null, access.Token);
+        // Once listening, the claim carries an address (and the token), so the command line hands its runs to this process.
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var reachable = ReachableUrl(app.Urls);
+            claimed.ClaimForWorkbench(reachable, access.Token);
+            if (access.Generated) securityLog.LogInformation("Open the workbench at {Url}/?{Query}={Token}", reachable, AccessToken.QueryName, access.Token);
+            else if (access.Token is null)
+                securityLog.LogWarning("{Key} is empty: no access token. Any program on this machine can use the workbench; " +
+                                       "Host and Origin checks still refuse other sites and DNS rebinding.", AccessToken.ConfigKey);
+            else securityLog.LogInformation("Open the workbench at {Url}/?{Query}=<{Key}>", reachable, AccessToken.QueryName, AccessToken.ConfigKey);
+        });
         app.Lifetime.ApplicationStopped.Register(claimed.ReleaseWorkbenchClaim);
+        // No developer exception page unless the developer asked for Development; the log has the details.
         if (!app.Environment.IsDevelopment())
-            app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        if (!string.IsNullOrWhiteSpace(options.AccessToken))
-            app.UseAccessToken(options.AccessToken);
+            app.UseExceptionHandler(new ExceptionHandlerOptions
+            {
+                ExceptionHandler = ctx => ctx.Response.WriteAsync("internal error: the workbench's log has the details.\n"),
+            });
+        var guard = new RequestGuard(access.Token, options.AllowedHosts.Concat(RequestGuard.ListenHosts(urls)), new FailedAttempts(), securityLog);
+        app.Use(guard.InvokeAsync);
         app.UseAntiforgery();
         app.MapStaticAssets();
         RunsApi.Map(app);
@@ -90,6 +110,15 @@ public static class WorkbenchHost
         foreach (var wildcard in new[] { "://*", "://+", "://0.0.0.0", "://[::]" })
             url = url.Replace(wildcard, "://127.0.0.1");
         return url.TrimEnd('/');
+    }
+
+    /// <summary>Static files come from the web root: a data root inside it could publish the database and the claim file.</summary>
+    private static void RefuseDataRootInWebRoot(string dataRoot, string? webRoot)
+    {
+        if (string.IsNullOrEmpty(webRoot)) return;
+        var web = Path.GetFullPath(webRoot).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        if ((Path.GetFullPath(dataRoot).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar).StartsWith(web, StringComparison.Ordinal))
+            throw new StartupRefusedException($"refusing to start: RlGaf:DataRoot '{dataRoot}' is inside the web root '{webRoot}', whose files are served.");
     }
 
     private static IEnumerable<string> ListenUrls(IConfiguration config)

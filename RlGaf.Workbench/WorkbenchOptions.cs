@@ -17,6 +17,12 @@ public sealed class WorkbenchOptions
     public Dictionary<string, string> PresetOverrides { get; set; } = [];
     /// <summary>When rlgaf.db cannot be opened: move it aside (rlgaf.db.corrupt-TIMESTAMP) and rebuild the run list from the run folders.</summary>
     public bool RebuildStore { get; set; }
-    /// <summary>Required to listen on anything but loopback; when set, pages, API and hub all require it.</summary>
+    /// <summary>
+    /// The token that pages, API, hub and files require. Unset: generated at each start and printed in the
+    /// address the log shows (loopback only). "": no token (loopback only, logged as a warning). Listening
+    /// beyond loopback needs one set here, at least 16 characters. Read raw by WorkbenchHost, so "" and unset differ.
+    /// </summary>
     public string? AccessToken { get; set; }
+    /// <summary>Host names the workbench answers to besides loopback names and its listen addresses ("*": any); others get 403.</summary>
+    public string[] AllowedHosts { get; set; } = [];
 }

@@ -105,17 +105,19 @@ public class ApiTests
         Assert.Equal(HttpStatusCode.Conflict, afterStop.StatusCode);
     }
 
+    private const string Token = "s3cret-configured-token";
+
     [Fact]
     public async Task With_an_access_token_the_api_requires_it_by_header_or_query_then_cookie()
     {
-        await using var app = await TestApp.StartAsync(null, "RlGaf:AccessToken=s3cret");
+        await using var app = await TestApp.StartAsync(null, $"RlGaf:AccessToken={Token}");
         // No cookie jar: every request stands on its own credentials.
         using var http = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = app.BaseAddress };
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/api/runs")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/")).StatusCode);
 
         using var bearer = new HttpRequestMessage(HttpMethod.Get, "/api/runs");
-        bearer.Headers.Authorization = new("Bearer", "s3cret");
+        bearer.Headers.Authorization = new("Bearer", Token);
         Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(bearer)).StatusCode);
 
         using var wrong = new HttpRequestMessage(HttpMethod.Get, "/api/runs");
@@ -125,14 +127,14 @@ public class ApiTests
         // ?access_token= once sets a cookie; the same client then needs nothing more.
         var cookies = new CookieContainer();
         using var browserLike = new HttpClient(new HttpClientHandler { CookieContainer = cookies }) { BaseAddress = app.BaseAddress };
-        Assert.Equal(HttpStatusCode.OK, (await browserLike.GetAsync("/api/runs?access_token=s3cret")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await browserLike.GetAsync($"/api/runs?access_token={Token}")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await browserLike.GetAsync("/api/runs")).StatusCode);
     }
 
     [Fact]
     public void Listening_on_all_addresses_without_a_token_refuses_to_start()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => WorkbenchHost.Build([$"--RlGaf:DataRoot={TestApp.NewDataRoot()}", "--urls=http://0.0.0.0:0"]));
+        var e = Assert.Throws<RlGaf.Workbench.Security.StartupRefusedException>(() => WorkbenchHost.Build([$"--RlGaf:DataRoot={TestApp.NewDataRoot()}", "--urls=http://0.0.0.0:0"]));
         Assert.Contains("refusing to listen on http://0.0.0.0:0 without an access token", e.Message);
     }
 }

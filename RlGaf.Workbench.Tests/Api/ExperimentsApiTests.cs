@@ -54,7 +54,11 @@ public class ExperimentsApiTests
         }
         // The same request by hand, so no client normalises the dots away before the server sees them.
         foreach (var raw in new[] { $"/api/experiments/{Id}/files/../../secret.txt", $"/api/experiments/{Id}/files/%2e%2e/%2e%2e/secret.txt" })
-            Assert.DoesNotContain(Secret, await RawGet(app.BaseAddress, raw));
+            {
+            var answer = await RawGet(app, raw);
+            Assert.StartsWith("HTTP/1.1 404", answer); // got past the token check, refused by the endpoint
+            Assert.DoesNotContain(Secret, answer);
+        }
     }
 
     [Fact]
@@ -98,12 +102,14 @@ public class ExperimentsApiTests
     }
 
     /// <summary>An HTTP/1.1 GET written to the socket as given (HttpClient would resolve "..").</summary>
-    private static async Task<string> RawGet(Uri baseAddress, string path)
+    private static async Task<string> RawGet(TestApp app, string path)
     {
+        var baseAddress = app.BaseAddress;
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(baseAddress.Host, baseAddress.Port);
         await using var stream = tcp.GetStream();
-        var request = System.Text.Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {baseAddress.Authority}\r\nConnection: close\r\n\r\n");
+        var request = System.Text.Encoding.ASCII.GetBytes(
+            $"GET {path} HTTP/1.1\r\nHost: {baseAddress.Authority}\r\nAuthorization: Bearer {app.Token}\r\nConnection: close\r\n\r\n");
         await stream.WriteAsync(request);
         using var reader = new StreamReader(stream);
         return await reader.ReadToEndAsync();

@@ -24,7 +24,7 @@ public class HubTests
     {
         await using var app = await TestApp.StartAsync();
         var record = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 3000));
-        await using var hub = Connect(app);
+        await using var hub = Connect(app, app.Token);
         var metrics = new ConcurrentQueue<JsonElement>();
         var samples = new ConcurrentQueue<JsonElement>();
         var events = new ConcurrentQueue<JsonElement>();
@@ -51,10 +51,10 @@ public class HubTests
     [Fact]
     public async Task With_a_token_the_hub_requires_it()
     {
-        await using var app = await TestApp.StartAsync(null, "RlGaf:AccessToken=tok");
+        await using var app = await TestApp.StartAsync(null, "RlGaf:AccessToken=configured-hub-token");
         await using var anonymous = Connect(app);
         await Assert.ThrowsAnyAsync<Exception>(() => anonymous.StartAsync());
-        await using var authorised = Connect(app, "tok");
+        await using var authorised = Connect(app, "configured-hub-token");
         await authorised.StartAsync();
         Assert.Equal(HubConnectionState.Connected, authorised.State);
     }

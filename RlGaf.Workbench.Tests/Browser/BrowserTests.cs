@@ -16,7 +16,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         SkipIfMissing();
         await using var app = await TestApp.StartAsync(null, TinyModel.PresetOverrideArgs(steps: 3000));
         await using var browser = await LaunchAsync();
-        var page = await browser.OpenAsync(app.BaseAddress, "/runs/new");
+        var page = await browser.OpenAsync(app, "/runs/new");
 
         await Click(page, "#quickstart");
         // Blazor navigates in the page (no load event): watch the address.
@@ -50,7 +50,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var app = await TestApp.StartAsync();
         var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Gumbel, 5000), "gumbel live").Id;
         await using var browser = await LaunchAsync();
-        var page = await browser.OpenAsync(app.BaseAddress, $"/runs/{id}");
+        var page = await browser.OpenAsync(app, $"/runs/{id}");
         await WaitUntil(async () => await PointCount(page, "plot-gumbel") > 0, "gumbel tau chart has points");
 
         await page.FillAsync("#live-gumbel_tau", "0.5");
@@ -87,7 +87,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         await TestApp.WaitFor(() => app.Store.Get(b)?.Status == RunStatus.Completed && app.Store.Get(a)?.Status == RunStatus.Completed, "both runs complete");
 
         await using var browser = await LaunchAsync();
-        var page = await browser.OpenAsync(app.BaseAddress, $"/compare?runs={a},{b}");
+        var page = await browser.OpenAsync(app, $"/compare?runs={a},{b}");
         var diff = await page.InnerTextAsync("#settings-diff");
         Assert.Contains("seed", diff);
         Assert.DoesNotContain("method", diff);
@@ -99,7 +99,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         await MaybeScreenshot(page, "compare.png");
 
         // A run page links to its checkpoints compared on the same prompts: the run's start against its newest.
-        var runPage = await browser.OpenAsync(app.BaseAddress, $"/runs/{a}");
+        var runPage = await browser.OpenAsync(app, $"/runs/{a}");
         await runPage.Locator("#compare-checkpoints").ClickAsync();
         await WaitUntil(() => Task.FromResult(runPage.Url.Contains("/compare?checkpoints=", StringComparison.Ordinal)), "the compare page in checkpoint mode");
         await Click(runPage, "#compare-run");
@@ -127,7 +127,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         int step = app.Store.Get(id)!.Step;
 
         await using var browser = await LaunchAsync();
-        var page = await browser.OpenAsync(app.BaseAddress, "/");
+        var page = await browser.OpenAsync(app, "/");
         await page.WaitForSelectorAsync("#runs-table .run-status:has-text('interrupted')");
         await Click(page, "#runs-table .resume-run");
         await page.WaitForSelectorAsync("#runs-table .run-status:has-text('running')");
@@ -144,7 +144,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var app = await TestApp.StartAsync(null, TinyModel.PresetOverrideArgs(steps: 2));
         await using var browser = await LaunchAsync();
         // The form filled through its query, as "Run again" does; 1 seed x 2 methods x 2 updates.
-        var page = await browser.OpenAsync(app.BaseAddress, "/experiments?seeds=1&steps=2&methods=sft,reinforce");
+        var page = await browser.OpenAsync(app, "/experiments?seeds=1&steps=2&methods=sft,reinforce");
         Assert.Contains("2 methods × 1 seeds", await page.InnerTextAsync("#estimate"));
 
         await Click(page, "#start-experiment");
@@ -176,7 +176,7 @@ public class BrowserTests(Xunit.Abstractions.ITestOutputHelper output)
         var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, 2), "finished").Id;
         await TestApp.WaitFor(() => app.Store.Get(id)?.Status == RunStatus.Completed, "run completes");
         await using var browser = await LaunchAsync();
-        var tabs = new[] { await browser.OpenAsync(app.BaseAddress, $"/runs/{id}"), await browser.OpenAsync(app.BaseAddress, $"/runs/{id}") };
+        var tabs = new[] { await browser.OpenAsync(app, $"/runs/{id}"), await browser.OpenAsync(app, $"/runs/{id}") };
         foreach (var tab in tabs) await WaitUntil(async () => await PointCount(tab, "plot-disc") > 0, "history drawn");
         await Task.Delay(500); // both circuits subscribed
         var before = new List<int>();

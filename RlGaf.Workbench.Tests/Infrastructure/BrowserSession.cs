@@ -30,12 +30,25 @@ public sealed class BrowserSession : IAsyncDisposable
         return new BrowserSession(pw, browser);
     }
 
-    public async Task<IPage> OpenAsync(Uri baseAddress, string path)
+    /// <summary>A new tab (its own cookie jar) on a page of the test app, opened as a user does the first time: with the token in the address.</summary>
+    public Task<IPage> OpenAsync(TestApp app, string path) => OpenAsync(app.BaseAddress, path, app.Token);
+
+    /// <summary>
+    /// A new tab on <paramref name="path"/>; with a token it first goes to the address with ?access_token=,
+    /// which the workbench answers with its cookie and a redirect to the same page without the token.
+    /// </summary>
+    public async Task<IPage> OpenAsync(Uri baseAddress, string path, string? token)
     {
         var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1100 }, BaseURL = baseAddress.ToString() });
         page.SetDefaultTimeout(60_000);
-        await page.GotoAsync(path);
+        await page.GotoAsync(token is null ? path : path + (path.Contains('?') ? "&" : "?") + "access_token=" + Uri.EscapeDataString(token));
         await WaitInteractive(page);
+        if (token is not null)
+        {
+            // Every browser test checks the first visit: the token left the address bar and page scripts cannot read the cookie.
+            Assert.DoesNotContain("access_token", page.Url);
+            Assert.DoesNotContain(token, await page.EvaluateAsync<string>("() => document.cookie"));
+        }
         return page;
     }
 

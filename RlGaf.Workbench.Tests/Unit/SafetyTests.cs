@@ -17,12 +17,54 @@ public class SafetyTests
     public void Loopback_is_recognised(string url, bool loopback) => Assert.Equal(loopback, AccessToken.IsLoopback(url));
 
     [Fact]
-    public void Listening_beyond_loopback_without_a_token_is_refused_with_the_reason()
+    public void Listening_beyond_loopback_needs_a_configured_token_of_16_characters()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => AccessToken.EnsureSafeBinding(["http://0.0.0.0:5180"], null));
-        Assert.Contains("RlGaf:AccessToken", e.Message);
-        AccessToken.EnsureSafeBinding(["http://0.0.0.0:5180"], "secret");
-        AccessToken.EnsureSafeBinding(["http://127.0.0.1:5180"], null);
+        string[] exposed = ["http://0.0.0.0:5180"], loopback = ["http://127.0.0.1:5180"];
+        var none = Assert.Throws<StartupRefusedException>(() => AccessToken.Resolve(null, exposed));
+        Assert.Contains("RlGaf:AccessToken", none.Message);
+        Assert.Contains("a generated token is for loopback only", none.Message);
+        var optOut = Assert.Throws<StartupRefusedException>(() => AccessToken.Resolve("", exposed));
+        Assert.Contains("opting out of the token is for loopback only", optOut.Message);
+        var shortOne = Assert.Throws<StartupRefusedException>(() => AccessToken.Resolve("secret", exposed));
+        Assert.Contains("RlGaf:AccessToken has 6 characters, at least 16", shortOne.Message);
+        Assert.Throws<StartupRefusedException>(() => AccessToken.Resolve("secret", loopback)); // too short anywhere
+        Assert.Throws<StartupRefusedException>(() => AccessToken.Resolve("sixteen chars ok", loopback)); // a space: not header-safe
+        Assert.Equal(new TokenSetting("a-configured-token", false), AccessToken.Resolve("a-configured-token", exposed));
+        Assert.Equal(new TokenSetting(null, false), AccessToken.Resolve("", loopback));
+    }
+
+    [Fact]
+    public void Without_configuration_a_fresh_url_safe_token_of_32_random_bytes_is_generated()
+    {
+        var a = AccessToken.Resolve(null, ["http://127.0.0.1:5180"]);
+        var b = AccessToken.Resolve(null, ["http://localhost:5180"]);
+        Assert.True(a.Generated && b.Generated);
+        Assert.NotEqual(a.Token, b.Token);
+        Assert.Equal(43, a.Token!.Length); // base64url of 32 bytes, no padding
+        Assert.Matches("^[A-Za-z0-9_-]{43}$", a.Token);
+        Assert.Equal(32, System.Buffers.Text.Base64Url.DecodeFromChars(a.Token).Length);
+    }
+
+    [Fact]
+    public void Wrong_tokens_lock_an_address_out_after_ten_different_ones_within_the_window()
+    {
+        var now = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var limit = new FailedAttempts(limit: 10, window: TimeSpan.FromMinutes(1), capacity: 4, clock: () => now);
+        // The same stale value again and again (a tab with an old cookie) is one guess, not many.
+        for (int i = 0; i < 50; i++) Assert.False(limit.Fail("a", "stale"));
+        Assert.False(limit.IsLocked("a", out _));
+        for (int i = 1; i < 9; i++) Assert.False(limit.Fail("a", $"guess{i}"));
+        Assert.True(limit.Fail("a", "guess9")); // the tenth different one
+        Assert.True(limit.IsLocked("a", out var retry));
+        Assert.Equal(TimeSpan.FromMinutes(1), retry);
+        Assert.False(limit.IsLocked("b", out _)); // per address
+        now = now.AddSeconds(61);
+        Assert.False(limit.IsLocked("a", out _));
+
+        // Bounded: a flood of addresses shares one extra entry once the table is full.
+        for (int i = 0; i < 100; i++) for (int g = 0; g < 10; g++) limit.Fail($"10.0.0.{i}", $"g{g}");
+        Assert.InRange(limit.Tracked, 1, 5);
+        Assert.True(limit.IsLocked("10.0.0.99", out _));
     }
 
     [Fact]

@@ -53,7 +53,9 @@ public static class ExperimentsApi
     }
 
     /// <summary>{"suite", "seeds", "steps_budget", "methods": [...] or "a,b", "data"}; unknown fields are refused.</summary>
-    public static ExperimentRequest ParseRequest(JsonElement body)
+    public static ExperimentRequest ParseRequest(JsonElement body) => RunsApi.ParseBody(() => ParseRequestCore(body));
+
+    private static ExperimentRequest ParseRequestCore(JsonElement body)
     {
         if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"suite\": ..., \"seeds\": ..., \"steps_budget\": ..., \"methods\": [...], \"data\": ...}.");
         var r = new ExperimentRequest();

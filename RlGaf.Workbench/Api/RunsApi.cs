@@ -91,7 +91,9 @@ public static class RunsApi
     }
 
     /// <summary>{"sources": [keys], "judge": key | "none" | null, "prompts", "seed", "temperature", "max_new_tokens"}; judge absent = the first checkpoint with a discriminator.</summary>
-    public static CompareKeysRequest ParseCompare(JsonElement body)
+    public static CompareKeysRequest ParseCompare(JsonElement body) => ParseBody(() => ParseCompareCore(body));
+
+    private static CompareKeysRequest ParseCompareCore(JsonElement body)
     {
         if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"sources\": [\"RUNID@STEP\", \"model:NAME\", ...], ...}.");
         var r = new CompareKeysRequest([]);
@@ -137,7 +139,10 @@ public static class RunsApi
     };
 
     /// <summary>JSON settings, {"settings": {...}, "name": "..."}, or {"preset": name, "set": {key: value}, "name": "..."}.</summary>
-    public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body, Func<string, RunSettings>? preset = null)
+    public static (RunSettings Settings, string? Name) ParseCreate(JsonElement body, Func<string, RunSettings>? preset = null) =>
+        ParseBody(() => ParseCreateCore(body, preset));
+
+    private static (RunSettings Settings, string? Name) ParseCreateCore(JsonElement body, Func<string, RunSettings>? preset)
     {
         if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object: settings, or {\"preset\": name, \"set\": {...}}.");
         if (body.TryGetProperty("settings", out var full))
@@ -145,7 +150,7 @@ public static class RunsApi
             string? runName = null;
             foreach (var p in body.EnumerateObject())
             {
-                if (p.Name == "name") runName = p.Value.GetString();
+                if (p.Name == "name") runName = StringField(p.Value, "name");
                 else if (p.Name != "settings") throw new ArgumentException($"unknown field '{p.Name}' (expected settings, name).");
             }
             if (full.ValueKind != JsonValueKind.Object) throw new ArgumentException("settings: expected a JSON object.");
@@ -153,14 +158,14 @@ public static class RunsApi
         }
         if (!body.TryGetProperty("preset", out var presetName))
             return (RunSettings.FromJson(body.GetRawText(), "settings").Validate(), null);
-        var settings = (preset ?? Presets.Get)(presetName.GetString() ?? "");
-        string? name = presetName.GetString();
+        string? name = StringField(presetName, "preset");
+        var settings = (preset ?? Presets.Get)(name ?? "");
         foreach (var p in body.EnumerateObject())
         {
             switch (p.Name)
             {
                 case "preset": break;
-                case "name": name = p.Value.GetString(); break;
+                case "name": name = StringField(p.Value, "name"); break;
                 case "set":
                     if (p.Value.ValueKind != JsonValueKind.Object) throw new ArgumentException("set: expected an object {key: value}.");
                     foreach (var kv in p.Value.EnumerateObject()) settings = settings.With(kv.Name, Text(kv.Value));
@@ -170,6 +175,24 @@ public static class RunsApi
         }
         return (settings.Validate(), name);
     }
+
+    /// <summary>
+    /// A body that cannot be read as its fields (a name of the wrong type, text that is not valid UTF-8:
+    /// JsonElement says so with InvalidOperationException) is the client's error, 400, not a state conflict.
+    /// </summary>
+    internal static T ParseBody<T>(Func<T> parse)
+    {
+        try { return parse(); }
+        catch (InvalidOperationException e) { throw new ArgumentException($"request body: {e.Message}"); }
+    }
+
+    /// <summary>A string field, or null for JSON null; anything else is refused naming the field.</summary>
+    internal static string? StringField(JsonElement v, string field) => v.ValueKind switch
+    {
+        JsonValueKind.String => v.GetString(),
+        JsonValueKind.Null => null,
+        _ => throw new ArgumentException($"{field}: expected a string, not a JSON {v.ValueKind.ToString().ToLowerInvariant()}."),
+    };
 
     internal static string Text(JsonElement v) => v.ValueKind switch
     {

@@ -13,8 +13,9 @@ namespace RlGaf.Workbench.Cli;
 /// The command line's way into a data root that a running workbench serves. LiteDB's direct mode
 /// allows one writer process, so instead of opening the database the verbs go through the
 /// workbench's HTTP API: the run trains in the workbench (its charts show it live) and the command
-/// line follows it. The access token, when the workbench needs one, comes from the same
-/// configuration (RlGaf:AccessToken, e.g. the RlGaf__AccessToken environment variable).
+/// line follows it. The access token comes from the workbench's claim file (DATA/workbench.pid, readable
+/// by its owner only), so nothing needs typing; a claim without one (an older workbench) falls back to
+/// the configuration (RlGaf:AccessToken, e.g. the RlGaf__AccessToken environment variable).
 /// </summary>
 internal sealed class WorkbenchClient : IDisposable
 {
@@ -54,7 +55,7 @@ internal sealed class WorkbenchClient : IDisposable
             ? double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v is > 0 and <= 3600
                 ? v : throw new UsageException($"RlGaf:CliTimeoutSeconds: '{t}' must be a number of seconds in (0, 3600].")
             : 30;
-        return new WorkbenchClient(claim, config["RlGaf:AccessToken"], TimeSpan.FromSeconds(seconds));
+        return new WorkbenchClient(claim, claim.Token ?? config[Security.AccessToken.ConfigKey], TimeSpan.FromSeconds(seconds));
     }
 
     public string Describe() => $"the workbench at {BaseUrl} (process {Claim.Pid})";
@@ -151,7 +152,7 @@ internal sealed class WorkbenchClient : IDisposable
         try { using var doc = JsonDocument.Parse(text); if (doc.RootElement.TryGetProperty("error", out var err)) reason = err.GetString() ?? text; }
         catch (JsonException) { }
         if (response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
-            reason += " (set RlGaf__AccessToken to the workbench's token)";
+            reason += " (the claim file's token was refused: set RlGaf__AccessToken to the workbench's token)";
         response.Dispose();
         throw new UsageException($"{Describe()} refused {request.Method} /{request.RequestUri}: {reason}");
     }

@@ -24,8 +24,16 @@ public sealed class RunRecord
 }
 
 /// <summary>The metrics logged at one step of one run.</summary>
-/// <summary>Who serves a data root: the workbench's process id and, once it listens, an address the command line can reach.</summary>
-public sealed record WorkbenchClaim(int Pid, string? Url);
+/// <summary>
+/// Who serves a data root: the workbench's process id, once it listens an address the command line can
+/// reach, and the access token it requires (null: none), so the command line hands off without asking.
+/// The file is readable by its owner only (0600) and lives outside the web root.
+/// </summary>
+public sealed record WorkbenchClaim(int Pid, string? Url, string? Token = null)
+{
+    /// <summary>Without the token: a claim may end up in a message or a log.</summary>
+    public override string ToString() => $"WorkbenchClaim {{ Pid = {Pid}, Url = {Url}, Token = {(Token is null ? "none" : "(set)")} }}";
+}
 
 public sealed class MetricPoint
 {
@@ -327,8 +335,32 @@ public sealed class RunStore : IDisposable
     /// process): writing from a second process could corrupt the database, so the command line checks
     /// <see cref="RunningWorkbench"/> first and, given the claim's address, goes through the HTTP API.
     /// </summary>
-    public void ClaimForWorkbench(string? url = null) =>
-        File.WriteAllText(Path.Combine(DataRoot, OwnerFile), System.Text.Json.JsonSerializer.Serialize(new WorkbenchClaim(Environment.ProcessId, url)));
+    public void ClaimForWorkbench(string? url = null, string? token = null) =>
+        WriteClaim(Path.Combine(DataRoot, OwnerFile), new WorkbenchClaim(Environment.ProcessId, url, token));
+
+    /// <summary>
+    /// Atomically (a temp file renamed over the old one: a reader sees the old claim or the new one, never
+    /// half) and, on Unix, created with mode 0600 before anything is written, since it holds the token.
+    /// </summary>
+    internal static void WriteClaim(string path, WorkbenchClaim claim)
+    {
+        var temp = $"{path}.{Environment.ProcessId}.tmp";
+        File.Delete(temp); // CreateNew below: never write through a file (or link) someone left there
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        try
+        {
+            using (var stream = new FileStream(temp, options))
+            {
+                System.Text.Json.JsonSerializer.Serialize(stream, claim);
+                stream.Flush(flushToDisk: true);
+            }
+            // The umask can only take bits away; set the mode outright so the owner can always read it.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.Move(temp, path, overwrite: true);
+        }
+        finally { File.Delete(temp); }
+    }
 
     public void ReleaseWorkbenchClaim()
     {
