@@ -26,8 +26,11 @@ namespace RlGaf.Workbench.Tests.Load;
 public class LoadTests(ITestOutputHelper output)
 {
     private const int HubClients = 50, Tabs = 10, Steps = 40;
-    /// <summary>Extra updates of a second (synthetic) run, about 1.6 KB each: about 1 MB, far more than the stalled client's socket and pipe buffers hold, so it really pushes back.</summary>
-    private const int Flood = 600;
+    /// <summary>
+    /// Updates of a second (synthetic) run that only the stalled client watches, about 1.6 KB each: 6 MB,
+    /// more than its socket (loopback send buffers grow to 4 MB) and pipes hold, so it really pushes back.
+    /// </summary>
+    private const int Flood = 4000;
     private const string FloodRun = "load-flood";
 
     private sealed record Arrival(string RunId, int Step, bool HasReward, DateTime Sent, DateTime Received);
@@ -38,8 +41,12 @@ public class LoadTests(ITestOutputHelper output)
         await using var app = await TestApp.StartAsync();
         var (ws0, heap0) = Memory();
 
-        // The one that stops reading: joined to everything, then never reads a byte.
-        using var stalled = await StalledHubClient(app.BaseAddress);
+        // The run pauses after its set-up, so every watcher is in place before its points flow.
+        var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, Steps), "load").Id;
+        await TestApp.WaitFor(() => app.Host.IsActive(id) && app.Store.Get(id)?.Status == RunStatus.Running, "the run starts", 120);
+        app.Host.Pause(id);
+        await TestApp.WaitFor(() => app.Store.Get(id)?.Status == RunStatus.Paused, "the run pauses", 120);
+        int pausedAt = app.Store.Get(id)!.Step;
 
         var arrivals = Enumerable.Range(0, HubClients).Select(_ => new ConcurrentQueue<Arrival>()).ToArray();
         var errors = new ConcurrentQueue<string>();
@@ -62,23 +69,23 @@ public class LoadTests(ITestOutputHelper output)
                     catch (Exception e) { errors.Enqueue($"{e.GetType().Name}: {e.Message} in {m}"); }
                 });
                 await c.StartAsync();
-                await c.InvokeAsync("JoinAll");
+                await c.InvokeAsync("JoinRun", id);
                 clients.Add(c);
             }
 
             // What the run publishes, as the server stamped it (the reference for every watcher).
             var published = new ConcurrentQueue<MetricsUpdate>();
-            using var reference = app.Notifier.Subscribe(null);
+            using var reference = app.Notifier.Subscribe(id);
             var recorder = Task.Run(async () =>
             {
                 await foreach (var u in reference.Reader.ReadAllAsync()) if (u is MetricsUpdate m && m.RunId != FloodRun) published.Enqueue(m);
             });
 
-            // The run starts paused after its set-up, so the tabs are open before its points flow.
-            var id = app.Host.Create(TinyModel.Settings(TrainingMethod.Reinforce, Steps), "load").Id;
-            await TestApp.WaitFor(() => app.Host.IsActive(id) && app.Store.Get(id)?.Status == RunStatus.Running, "the run starts", 120);
-            app.Host.Pause(id);
-            await TestApp.WaitFor(() => app.Store.Get(id)?.Status == RunStatus.Paused, "the run pauses", 120);
+            // The one that stops reading: joined to every run, it gets a burst it never reads, so from
+            // here on it pushes back on the server (with one shared send loop, that stalled everyone).
+            using var stalled = await StalledHubClient(app.BaseAddress);
+            var values = Enumerable.Range(0, 40).ToDictionary(k => $"flood/metric-{k:D2}", k => k * 0.123456789);
+            for (int s = 0; s < Flood; s++) app.Notifier.Publish(new MetricsUpdate(FloodRun, s, values));
 
             bool browser = File.Exists(BrowserSession.ExecutablePath);
             await using var session = browser ? await BrowserSession.LaunchAsync() : null;
@@ -96,45 +103,39 @@ public class LoadTests(ITestOutputHelper output)
             }
             else output.WriteLine($"no Chromium at {BrowserSession.ExecutablePath}: hub clients only");
 
-            // First a burst far beyond what the stalled socket's buffers hold: from here on the stalled client
-            // pushes back on the server. Every other client still gets all of it.
-            clock.Restart();
-            var values = Enumerable.Range(0, 40).ToDictionary(k => $"flood/metric-{k:D2}", k => k * 0.123456789);
-            for (int s = 0; s < Flood; s++) app.Notifier.Publish(new MetricsUpdate(FloodRun, s, values));
-            await TestApp.WaitFor(() => arrivals.All(a => a.Count(x => x.RunId == FloodRun) == Flood), "every hub client has the burst", 120);
-            output.WriteLine($"burst of {Flood} updates to {HubClients} clients delivered in {clock.Elapsed.TotalSeconds:0.0} s");
-
-            // Then the run trains with everyone watching (the stalled client still stalled).
             app.Host.Resume(id);
             clock.Restart();
             await TestApp.WaitFor(() => app.Store.Get(id)?.Status is RunStatus.Completed or RunStatus.Failed, "the run completes", 240);
             Assert.Equal(RunStatus.Completed, app.Store.Get(id)!.Status);
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
-            // Every client but the stalled one gets every point of the run, once, and the whole burst.
-            var expected = app.Store.GetMetrics(id).GroupBy(p => p.Step).ToDictionary(g => g.Key, g => g.Count());
+            // Every client but the stalled one gets every point the run logged after they joined, once.
+            var expected = app.Store.GetMetrics(id, pausedAt).GroupBy(p => p.Step).ToDictionary(g => g.Key, g => g.Count());
+            Assert.Equal(Enumerable.Range(pausedAt + 1, Steps - pausedAt), expected.Keys.Order());
             try
             {
-                await TestApp.WaitFor(() => arrivals.All(a => a.Count(x => x.RunId == id) == expected.Values.Sum() && a.Count(x => x.RunId == FloodRun) == Flood),
-                    "every hub client has every point", 120);
+                await TestApp.WaitFor(() => arrivals.All(a => a.Count(x => x.RunId == id) == expected.Values.Sum()), "every hub client has every point", 60);
             }
             catch (TimeoutException)
             {
                 var runCounts = arrivals.Select(a => a.Count(x => x.RunId == id)).ToList();
-                var floodCounts = arrivals.Select(a => a.Count(x => x.RunId == FloodRun)).ToList();
-                Assert.Fail($"hub clients got {runCounts.Min()}..{runCounts.Max()} of the run's {expected.Values.Sum()} points and {floodCounts.Min()}..{floodCounts.Max()} of {Flood} " +
-                            $"burst points; {errors.Count} handler errors: {errors.FirstOrDefault()}");
+                Assert.Fail($"hub clients got {runCounts.Min()}..{runCounts.Max()} of the {expected.Values.Sum()} points the run logged after they joined; " +
+                            $"{errors.Count} handler errors: {errors.FirstOrDefault()}");
             }
             for (int i = 0; i < HubClients; i++)
             {
                 var got = arrivals[i].Where(x => x.RunId == id).GroupBy(x => x.Step).ToDictionary(g => g.Key, g => g.Count());
                 Assert.Equal(expected.OrderBy(kv => kv.Key), got.OrderBy(kv => kv.Key));
-                Assert.Equal(Enumerable.Range(0, Flood), arrivals[i].Where(x => x.RunId == FloodRun).Select(x => x.Step));
+                Assert.DoesNotContain(arrivals[i], x => x.RunId == FloodRun);
             }
 
             var hubLatency = arrivals.SelectMany(a => a.Where(x => x.RunId == id)).Select(x => (x.Received - x.Sent).TotalMilliseconds).ToList();
             output.WriteLine($"{HubClients} hub clients: {hubLatency.Count} run points, publication to client p50 {Pct(hubLatency, 50):0.0} ms, " +
                              $"p95 {Pct(hubLatency, 95):0.0} ms, max {hubLatency.Max():0.0} ms; run trained {Steps} steps in {trainSeconds:0.0} s");
+            // Not the 250 ms target (that depends on the machine): the stalled client must not hold the others up.
+            // With one shared send loop the median was 4.5 s here (everyone waited until the server dropped the stalled
+            // connection); with a feed per connection it is tens of milliseconds, on a loaded machine too.
+            Assert.True(Pct(hubLatency, 50) < 1000, $"hub clients waited a median {Pct(hubLatency, 50):0} ms for a point: the stalled client holds them up");
 
             if (pages.Count > 0)
             {
