@@ -56,7 +56,7 @@ public static class WorkbenchHost
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
-        builder.Services.AddHostedService<RunsHubBridge>();
+        builder.Services.AddSingleton<RunsHubFeeds>();
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
 
         var app = builder.Build();

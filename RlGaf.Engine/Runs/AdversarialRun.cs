@@ -80,9 +80,15 @@ public sealed class AdversarialRun : IDisposable
         var skipped = new List<string>();
         var latest = RunCheckpoint.LatestGood(runDir, skipped);
         var state = latest is { } c ? RunCheckpoint.ReadState(c.Path) : null;
-        var run = new AdversarialRun(runDir, state?.Settings ?? settings, modelsRoot, state) { _resumePath = latest?.Path, _skipped = skipped };
+        var run = new AdversarialRun(runDir, state?.Settings ?? settings, modelsRoot, state) { _resumePath = latest?.Path, _skipped = skipped, StartsOver = latest is null };
         return run;
     }
+
+    /// <summary>
+    /// An opened run with no good checkpoint (killed before its first one was complete): it starts over
+    /// from its settings, so whatever its earlier attempt logged is void.
+    /// </summary>
+    public bool StartsOver { get; private init; }
 
     private string? _resumePath;
     private List<string> _skipped = [];
@@ -98,6 +104,13 @@ public sealed class AdversarialRun : IDisposable
     }
 
     private RunSettings? _settingsOverride;
+
+    /// <summary>
+    /// For headless runs, which nobody can resume while they run: a pause the run takes by itself (a
+    /// non-finite step, a collapse, a checkpoint the disk refused) ends <see cref="Execute"/> with status
+    /// Paused instead of waiting; the run continues later from its last good checkpoint.
+    /// </summary>
+    public bool EndWhenPaused { get; set; }
 
     /// <summary>Test hook: the generator update at this step reports a NaN loss (exercises the non-finite guard).</summary>
     internal int? FaultInjectionStep { get; set; }
@@ -143,14 +156,25 @@ public sealed class AdversarialRun : IDisposable
             var device = TorchRuntime.ResolveDevice(TorchRuntime.ParsePreference(Settings.Device, "device"));
             threads = TorchRuntime.UseThreads(Settings.Threads);
             SetStatus(RunStatus.Pretraining, null);
-            Prepare(device);
+            bool fresh = Prepare(device);
+            if (fresh && !CheckpointOrPause()) return;
             SetStatus(RunStatus.Running, null);
             var t = _trainer!;
             while (t.Step < t.Settings.Steps)
             {
-                if (cancellationToken.IsCancellationRequested) { Checkpoint(); SetStatus(RunStatus.Interrupted, "host shutting down"); return; }
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    var why = TryCheckpoint();
+                    SetStatus(RunStatus.Interrupted, why is null ? "host shutting down" : $"host shutting down; {why}");
+                    return;
+                }
                 if (!ProcessRequests()) return;
-                if (stopAtStep is { } stop && t.Step >= stop) { Checkpoint(); SetStatus(RunStatus.Paused, $"stopped at step {stop} as asked"); return; }
+                if (stopAtStep is { } stop && t.Step >= stop)
+                {
+                    if (!CheckpointOrPause()) return;
+                    SetStatus(RunStatus.Paused, $"stopped at step {stop} as asked");
+                    return;
+                }
                 Dictionary<string, double> metrics;
                 try { metrics = t.TrainStep(); }
                 catch (NonFiniteException e)
@@ -166,15 +190,15 @@ public sealed class AdversarialRun : IDisposable
                 _lastTrain = metrics;
                 bool pauseForCollapse = false;
                 if (t.Step % t.Settings.EvalEvery == 0 || t.Step == t.Settings.Steps) pauseForCollapse = Evaluate();
-                if (t.Step % t.Settings.CheckpointEvery == 0) Checkpoint();
+                if (t.Step % t.Settings.CheckpointEvery == 0 && !CheckpointOrPause()) return;
                 if (pauseForCollapse)
                 {
-                    Checkpoint();
+                    if (!CheckpointOrPause()) return;
                     SetStatus(RunStatus.Paused, "mode collapse detected (collapse_action = pause)");
                     if (!WaitWhilePaused()) return;
                 }
             }
-            Checkpoint();
+            if (!CheckpointOrPause()) return;
             SetStatus(RunStatus.Completed, null);
         }
         catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
@@ -201,7 +225,8 @@ public sealed class AdversarialRun : IDisposable
         }
     }
 
-    private void Prepare(Device device)
+    /// <summary>Builds the trainer; true for a fresh start (evaluated at step 0, not yet checkpointed), false when continued from a checkpoint.</summary>
+    private bool Prepare(Device device)
     {
         var s = _settingsOverride ?? Settings;
         var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m), _cancel);
@@ -233,7 +258,7 @@ public sealed class AdversarialRun : IDisposable
             Raise(new RunEvent(_state.Step, RunEventKinds.Resume, $"continued from checkpoint at step {_state.Step}"));
             RebuildDetector();
             _prepared = true;
-            return;
+            return false;
         }
         if (s.DiscPretrainSteps > 0 && disc is not null)
         {
@@ -242,8 +267,8 @@ public sealed class AdversarialRun : IDisposable
             Log?.Invoke($"discriminator after pretraining: acc {m.GetValueOrDefault("disc/acc"):0.00}, real {m.GetValueOrDefault("disc/real_score"):0.00}, fake {m.GetValueOrDefault("disc/fake_score"):0.00}");
         }
         Evaluate();
-        Checkpoint();
         _prepared = true;
+        return true;
     }
 
     /// <summary>Replays the evaluation history so the collapse detector is where it was at the checkpoint.</summary>
@@ -307,12 +332,11 @@ public sealed class AdversarialRun : IDisposable
                 case "set": ApplyChange(r.Key!, r.Value!); break;
                 case "stop":
                     Raise(new RunEvent(Step, RunEventKinds.Stop, "stopped by the user"));
-                    Checkpoint();
-                    SetStatus(RunStatus.Stopped, null);
+                    SetStatus(RunStatus.Stopped, TryCheckpoint());
                     return false;
                 case "pause":
                     Raise(new RunEvent(Step, RunEventKinds.Pause, "paused by the user"));
-                    Checkpoint();
+                    if (!CheckpointOrPause()) return false;
                     SetStatus(RunStatus.Paused, null);
                     if (!WaitWhilePaused()) return false;
                     break;
@@ -324,6 +348,7 @@ public sealed class AdversarialRun : IDisposable
     /// <summary>Blocks the run's thread until resume (true) or stop (false); live changes still apply.</summary>
     private bool WaitWhilePaused()
     {
+        if (EndWhenPaused) return false;
         while (true)
         {
             // Host shutdown ends the wait too (the run was checkpointed when it paused and stays Paused),
@@ -360,6 +385,40 @@ public sealed class AdversarialRun : IDisposable
         t.Settings = next;
         if (key == "kl_coef") t.KlCoef = next.KlCoef;
         Raise(new RunEvent(t.Step, RunEventKinds.Setting, $"{key}: {old} -> {next.Get(key)}", key, old, next.Get(key)));
+    }
+
+    /// <summary>
+    /// Writes a checkpoint; when the disk refuses it (full, read-only, gone), pauses the run with the
+    /// reason and waits: resume retries the write (the run's state is still in memory), stop ends the
+    /// run. The last good checkpoint is untouched either way. False when the run must end.
+    /// </summary>
+    private bool CheckpointOrPause()
+    {
+        while (true)
+        {
+            var why = TryCheckpoint();
+            if (why is null) return true;
+            Raise(new RunEvent(Step, RunEventKinds.CheckpointFailed, why));
+            SetStatus(RunStatus.Paused, why + "; free space and resume to retry it");
+            if (!WaitWhilePaused()) return false;
+        }
+    }
+
+    /// <summary>Writes a checkpoint: null when written, else why not (naming the last good checkpoint, which stays intact).</summary>
+    private string? TryCheckpoint()
+    {
+        try
+        {
+            Checkpoint();
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var good = RunCheckpoint.LatestGood(RunDir, []);
+            string kept = good is { } g ? $"the last good checkpoint (step {g.Step}) is intact" : "there is no good checkpoint yet";
+            Log?.Invoke($"checkpoint at step {Step} failed: {e.Message}");
+            return $"the checkpoint at step {Step} could not be written ({e.Message}); {kept}";
+        }
     }
 
     private void Checkpoint()

@@ -45,22 +45,38 @@ public static class RunCheckpoint
         string final = Path.Combine(root, $"ckpt-{state.Step:D7}");
         string tmp = final + ".tmp";
         if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
-        System.IO.Directory.CreateDirectory(tmp);
+        try
+        {
+            System.IO.Directory.CreateDirectory(tmp);
+            foreach (var (file, module) in Modules(trainer)) WriteModule(Path.Combine(tmp, file), module);
+            trainer.GenOptimizer.save_state_dict(Path.Combine(tmp, GenOptimizerFile));
+            trainer.DiscOptimizer?.save_state_dict(Path.Combine(tmp, DiscOptimizerFile));
+            File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
 
-        foreach (var (file, module) in Modules(trainer)) WriteModule(Path.Combine(tmp, file), module);
-        trainer.GenOptimizer.save_state_dict(Path.Combine(tmp, GenOptimizerFile));
-        trainer.DiscOptimizer?.save_state_dict(Path.Combine(tmp, DiscOptimizerFile));
-        File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
+            var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal)
+                .ToDictionary(f => Path.GetFileName(f), f => Hash(f));
+            File.WriteAllText(Path.Combine(tmp, Manifest), JsonSerializer.Serialize(hashes));
+            foreach (var f in System.IO.Directory.GetFiles(tmp)) Flush(f);
+        }
+        catch
+        {
+            // A full disk, say: give back what the partial write took; the last good checkpoint is untouched.
+            try { System.IO.Directory.Delete(tmp, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
 
-        var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal)
-            .ToDictionary(f => Path.GetFileName(f), f => Hash(f));
-        File.WriteAllText(Path.Combine(tmp, Manifest), JsonSerializer.Serialize(hashes));
-        foreach (var f in System.IO.Directory.GetFiles(tmp)) Flush(f);
-
-        if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, true);
+        // The same step written again (a pause right after a scheduled checkpoint): the complete one stays
+        // until the new one is in place, as "NAME.old", which List() takes when NAME is missing.
+        string replaced = final + OldSuffix;
+        if (System.IO.Directory.Exists(final))
+        {
+            if (System.IO.Directory.Exists(replaced)) System.IO.Directory.Delete(replaced, true); // stale: final is complete
+            System.IO.Directory.Move(final, replaced);
+        }
         System.IO.Directory.Move(tmp, final);
         // The rename is durable only once the folder holding it is: before pruning deletes the older ones.
         Runtime.DurableFiles.FsyncDirectory(root);
+        if (System.IO.Directory.Exists(replaced)) System.IO.Directory.Delete(replaced, true);
 
         foreach (var old in Prunable(List(runDir), state.Step, keep)) System.IO.Directory.Delete(old.Path, true);
         return final;
@@ -74,15 +90,19 @@ public static class RunCheckpoint
     internal static IEnumerable<(int Step, string Path)> Prunable(IReadOnlyList<(int Step, string Path)> checkpoints, int written, int keep) =>
         checkpoints.Where(c => c.Step > written)
             .Concat(checkpoints.Where(c => c.Step < written).SkipLast(Math.Max(0, keep - 1)));
+    private const string OldSuffix = ".old";
 
     /// <summary>Checkpoint directories of a run, oldest first (complete or not).</summary>
     public static IReadOnlyList<(int Step, string Path)> List(string runDir)
     {
         var root = Directory(runDir);
         if (!System.IO.Directory.Exists(root)) return [];
-        return System.IO.Directory.GetDirectories(root, "ckpt-*")
+        var dirs = System.IO.Directory.GetDirectories(root, "ckpt-*");
+        return dirs
             .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal))
-            .Select(d => (Step: int.TryParse(Path.GetFileName(d)["ckpt-".Length..], out var s) ? s : -1, Path: d))
+            // A replaced checkpoint kept while its successor was renamed in: only when that rename never happened.
+            .Where(d => !d.EndsWith(OldSuffix, StringComparison.Ordinal) || !dirs.Contains(d[..^OldSuffix.Length]))
+            .Select(d => (Step: int.TryParse(Path.GetFileName(d)["ckpt-".Length..].Replace(OldSuffix, ""), out var s) ? s : -1, Path: d))
             .Where(x => x.Step >= 0).OrderBy(x => x.Step).ToList();
     }
 

@@ -14,6 +14,8 @@ public static class RunEventKinds
     public const string NonFinite = "non-finite";
     public const string Phase = "phase";
     public const string Checkpoint = "checkpoint";
+    /// <summary>A checkpoint could not be written (disk full, say): the run pauses, the last good one stays.</summary>
+    public const string CheckpointFailed = "checkpoint-failed";
     public const string Restart = "restart";
 }
 

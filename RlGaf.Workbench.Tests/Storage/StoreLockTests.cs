@@ -148,7 +148,7 @@ public class OneWriterTests
         // A second workbench, as a real process: exit code 2 and the first one's address.
         using (var second = ChildProcess.Start(TestApp.Args(app.DataRoot)))
         {
-            Assert.Equal(2, second.WaitForExit());
+            Assert.Equal(2, second.WaitForExit().Code);
             Assert.Contains("refusing to start", second.Output);
             Assert.Contains($"the workbench at {url} (process {Environment.ProcessId})", second.Output);
         }
@@ -199,7 +199,7 @@ public class OneWriterTests
         try
         {
             using var cli = ChildProcess.Start(new Dictionary<string, string> { ["DOTNET_SYSTEM_IO_DISABLEFILELOCKING"] = "1" }, "runs", "--data-root", root);
-            Assert.Equal(2, cli.WaitForExit());
+            Assert.Equal(2, cli.WaitForExit().Code);
             Assert.Contains("DOTNET_SYSTEM_IO_DISABLEFILELOCKING", cli.Output);
             Assert.False(File.Exists(Path.Combine(root, "rlgaf.db")), "the database was opened without the lock");
         }

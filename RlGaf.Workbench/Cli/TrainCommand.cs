@@ -174,6 +174,7 @@ internal static class TrainCommand
     private static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json)
     {
         RunBinding.Attach(run, store, id);
+        run.EndWhenPaused = true; // nobody here can resume a run that pauses itself: end, and let 'resume' continue it
         var progress = new ProgressLine(run.Settings.Steps);
         var latest = new Dictionary<string, double>();
         run.MetricsLogged += (step, m) => { foreach (var (k, v) in m) latest[k] = v; progress.Update(step, latest); };
@@ -186,7 +187,9 @@ internal static class TrainCommand
         finally { Console.CancelKeyPress -= onCancel; progress.Done(); }
 
         if (outDir is not null) RunExport.Write(store, id, run.RunDir, outDir);
-        return Report(RunView.From(store.Get(id)!) with { Step = run.Step }, json);
+        int code = Report(RunView.From(store.Get(id)!) with { Step = run.Step }, json);
+        // Paused by itself (a fault: a full disk, a non-finite step), not at --stop-at: scripts must see it.
+        return code == 0 && run.Status == RunStatus.Paused && (stopAt is null || run.Step < stopAt) ? 1 : code;
     }
 
     /// <summary>The final line(s); exit code 0 when the run ended as asked (completed, paused, stopped).</summary>

@@ -60,13 +60,15 @@ public sealed class ChartSeries(MetricGroup group, double smoothing)
                 newTraces.AddRange(TracesOf(key, _metrics.Count - 1, [], []));
                 // The new traces start empty: their first point goes through the extension like any other.
             }
+            // A step the chart already has (the page's first load and its live feed overlap at the boundary): never twice.
+            if (s.Steps.Count > 0 && step <= s.Steps[^1]) continue;
             s.Steps.Add(step);
             s.Raw.Add(v);
             int i = _metrics.IndexOf(key);
             Add(Offset + 2 * i, step, RunViews.PlotValue(v));
             Add(Offset + 2 * i + 1, step, RunViews.PlotValue(s.Smoother.Next(v)));
         }
-        if (HasBand && values.TryGetValue("reward/mean", out var mean) && values.TryGetValue("reward/std", out var std))
+        if (HasBand && values.TryGetValue("reward/mean", out var mean) && values.TryGetValue("reward/std", out var std) && (_band.Count == 0 || step > _band[^1].Step))
         {
             _band.Add((step, mean - std, mean + std));
             Add(0, step, RunViews.PlotValue(mean - std));

@@ -303,7 +303,7 @@ public sealed class RunStore : IDisposable
         Events.DeleteMany(e => e.RunId == id && e.Step > step);
         var r = Get(id);
         if (r is null) return;
-        r.Step = step;
+        r.Step = Math.Max(step, 0);
         r.Latest = [];
         foreach (var p in GetMetrics(id)) foreach (var (k, v) in p.Values) r.Latest[k] = v;
         Update(r);

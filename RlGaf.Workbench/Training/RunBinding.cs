@@ -8,6 +8,8 @@ public static class RunBinding
 {
     public static void Attach(AdversarialRun run, RunStore store, string runId)
     {
+        // No checkpoint to continue from: the run starts over, so what the last attempt logged is void.
+        if (run.StartsOver) store.TruncateAfter(runId, -1);
         run.MetricsLogged += (step, m) => store.AddMetrics(runId, step, m);
         run.SamplesLogged += s => store.AddSamples(runId, s);
         run.EventRaised += e => store.AddEvent(runId, e);

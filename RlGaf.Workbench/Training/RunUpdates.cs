@@ -5,7 +5,11 @@ using RlGaf.Workbench.Storage;
 namespace RlGaf.Workbench.Training;
 
 /// <summary>Something a run published: what the notifier fans out to pages and the SignalR hub.</summary>
-public abstract record RunUpdate(string RunId);
+public abstract record RunUpdate(string RunId)
+{
+    /// <summary>When it was published (the server's clock): clients measure how late it reaches them.</summary>
+    public DateTime TimeUtc { get; init; } = DateTime.UtcNow;
+}
 
 /// <summary>The metrics logged at one step.</summary>
 public sealed record MetricsUpdate(string RunId, int Step, IReadOnlyDictionary<string, double> Values) : RunUpdate(RunId);

@@ -392,12 +392,8 @@ public sealed class TrainingHost : IHostedService, IDisposable
         try
         {
             bool reopen = File.Exists(Path.Combine(record.RunDir, AdversarialRun.SettingsFile));
-            if (reopen)
-            {
-                run = AdversarialRun.Open(record.RunDir, _store.ModelsRoot);
-                // No checkpoint yet: the run starts over, so what the last attempt logged is void.
-                if (RunCheckpoint.LatestGood(record.RunDir, []) is null) _store.TruncateAfter(a.Id, -1);
-            }
+            // Reopened without a good checkpoint, the run starts over: RunBinding drops what it logged before.
+            if (reopen) run = AdversarialRun.Open(record.RunDir, _store.ModelsRoot);
             else run = AdversarialRun.Create(record.RunDir, RunSettings.FromJson(record.SettingsJson, $"run {a.Id}"), _store.ModelsRoot);
         }
         catch (Exception e)
