@@ -55,7 +55,7 @@ public class LoadTests(ITestOutputHelper output)
         {
             for (int i = 0; i < HubClients; i++)
             {
-                var c = new HubConnectionBuilder().WithUrl(new Uri(app.BaseAddress, "/hubs/runs"))
+                var c = new HubConnectionBuilder().WithUrl(new Uri(app.BaseAddress, "/hubs/runs"), o => o.AccessTokenProvider = () => Task.FromResult(app.Token))
                     .AddJsonProtocol(o => o.PayloadSerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals).Build();
                 var mine = arrivals[i];
                 c.On<JsonElement>("metrics", m =>
@@ -83,7 +83,7 @@ public class LoadTests(ITestOutputHelper output)
 
             // The one that stops reading: joined to every run, it gets a burst it never reads, so from
             // here on it pushes back on the server (with one shared send loop, that stalled everyone).
-            using var stalled = await StalledHubClient(app.BaseAddress);
+            using var stalled = await StalledHubClient(app.BaseAddress, app.Token);
             var values = Enumerable.Range(0, 40).ToDictionary(k => $"flood/metric-{k:D2}", k => k * 0.123456789);
             for (int s = 0; s < Flood; s++) app.Notifier.Publish(new MetricsUpdate(FloodRun, s, values));
 
@@ -93,7 +93,7 @@ public class LoadTests(ITestOutputHelper output)
             var clock = Stopwatch.StartNew();
             if (session is not null)
             {
-                for (int i = 0; i < Tabs; i++) pages.Add(await session.OpenAsync(app.BaseAddress, $"/runs/{id}"));
+                for (int i = 0; i < Tabs; i++) pages.Add(await session.OpenAsync(app, $"/runs/{id}"));
                 foreach (var p in pages)
                 {
                     await p.WaitForFunctionAsync("() => window.Plotly && document.getElementById('plot-reward')?.data", null, new PageWaitForFunctionOptions { Timeout = 60_000 });
@@ -216,12 +216,12 @@ public class LoadTests(ITestOutputHelper output)
     /// A hub client that joins every run and then never reads: a raw WebSocket over a socket with a
     /// tiny receive buffer, so what the server sends piles up on the server's side at once.
     /// </summary>
-    private static async Task<Socket> StalledHubClient(Uri baseAddress)
+    private static async Task<Socket> StalledHubClient(Uri baseAddress, string? token)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await socket.ConnectAsync(IPAddress.Loopback, baseAddress.Port);
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
-        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET /hubs/runs HTTP/1.1\r\nHost: 127.0.0.1:{baseAddress.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET /hubs/runs HTTP/1.1\r\n{(token is null ? "" : $"Authorization: Bearer {token}\r\n")}Host: 127.0.0.1:{baseAddress.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
                                                        $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"));
         var head = new StringBuilder();
         var buffer = new byte[1024];
