@@ -156,7 +156,7 @@ public class OneWriterTests
         var inProcess = await Assert.ThrowsAsync<StoreLockException>(() => TestApp.StartAsync(app.DataRoot));
         Assert.Contains(url, inProcess.Message);
         // Neither took over the claim: the command line still finds the first one and goes through it.
-        Assert.Equal(new WorkbenchClaim(Environment.ProcessId, url), RunStore.ReadClaim(app.DataRoot));
+        Assert.Equal(new WorkbenchClaim(Environment.ProcessId, url, app.Token), RunStore.ReadClaim(app.DataRoot));
         var id = app.Host.Create(TinyModel.Settings(RlGaf.Engine.Runs.TrainingMethod.Sft, 2), "made-in-the-workbench").Id;
         var runs = await Task.Run(() => CommandLineTests.Run("runs", "--json", "--data-root", app.DataRoot));
         Assert.True(runs.Code == 0, runs.Err);
