@@ -63,7 +63,7 @@ public class TrainerTests
         var losses = new List<double>();
         for (int i = 0; i < 8; i++)
         {
-            var (loss, _, _, _) = gumbel.Objective(batch, noise, examples);
+            var (loss, _, _, _, _) = gumbel.Objective(batch, noise, examples);
             losses.Add(loss.item<float>());
             trainer.Core.ApplyGenerator(loss, "test");
         }
@@ -82,7 +82,7 @@ public class TrainerTests
         var before = ParameterSnapshot(trainer.Policy);
         var gumbel = Assert.IsType<GumbelUpdate>(trainer.Update);
         var (batch, noise, examples) = gumbel.DrawBatch();
-        var (loss, _, _, _) = gumbel.Objective(batch, noise, examples);
+        var (loss, _, _, _, _) = gumbel.Objective(batch, noise, examples);
         // Forward: the hard tokens (the loss does not depend on the parameters); backward: the soft sample's gradient.
         double norm = trainer.Core.ApplyGenerator(loss, "test");
         Assert.True(norm > 1e-6, $"gradient norm {norm}");

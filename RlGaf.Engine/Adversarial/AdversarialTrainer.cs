@@ -62,20 +62,22 @@ public sealed class AdversarialTrainer : IDisposable
         else if (method != TrainingMethod.Sft)
             DiscTrainer = new DiscriminatorTrainer(_core, discriminator ?? throw new ArgumentException($"{method} needs a discriminator."));
 
-        IRewardScorer Scorer() => (IRewardScorer?)Disc ?? RewardModel!;
+        // The discriminator's scores are read per its loss (relative for RSGAN); a reward model's are absolute.
+        RewardFunction? reward = Disc is not null ? new RewardFunction(_core, Disc, settings.DiscLoss)
+            : RewardModel is not null ? new RewardFunction(_core, RewardModel, DiscriminatorLossKind.Bce) : null;
         Update = method switch
         {
             TrainingMethod.Sft => new SftUpdate(_core),
-            TrainingMethod.Reinforce => new ReinforceUpdate(_core, Scorer(), new SequenceReward(), "reinforce"),
-            TrainingMethod.SeqganRollout => new ReinforceUpdate(_core, Scorer(), new RolloutReward(_core, sft), "seqgan-rollout"),
-            TrainingMethod.Ppo => new PpoUpdate(_core, Scorer(), sft.Config),
+            TrainingMethod.Reinforce => new ReinforceUpdate(_core, reward!, new SequenceReward(), "reinforce"),
+            TrainingMethod.SeqganRollout => new ReinforceUpdate(_core, reward!, new RolloutReward(_core, sft), "seqgan-rollout"),
+            TrainingMethod.Ppo => new PpoUpdate(_core, reward!, sft.Config),
             TrainingMethod.Gumbel => new GumbelUpdate(_core, Disc!),
-            TrainingMethod.RlhfProxy when settings.RlhfAlgorithm == RlhfAlgorithm.Ppo => new PpoUpdate(_core, Scorer(), sft.Config),
-            TrainingMethod.RlhfProxy => new ReinforceUpdate(_core, Scorer(), new SequenceReward(), "reinforce"),
+            TrainingMethod.RlhfProxy when settings.RlhfAlgorithm == RlhfAlgorithm.Ppo => new PpoUpdate(_core, reward!, sft.Config),
+            TrainingMethod.RlhfProxy => new ReinforceUpdate(_core, reward!, new SequenceReward(), "reinforce"),
             _ => throw new ArgumentOutOfRangeException(nameof(settings), method, "unknown method"),
         };
         _core.BuildOptimizer(Update.ExtraParameters);
-        _evaluator = new Evaluator(_core, (IRewardScorer?)Disc ?? RewardModel);
+        _evaluator = new Evaluator(_core, reward);
     }
 
     /// <summary>One generator update, plus the discriminator updates due at this step. Returns the step's metrics.</summary>
@@ -85,7 +87,10 @@ public sealed class AdversarialTrainer : IDisposable
         var clock = Stopwatch.StartNew();
         _core.SetLearningRate();
         DiscTrainer?.SetLearningRate();
-        Policy.train();
+        // RL phases run without dropout (as TRL does): PPO's old and new log-probs then come from the same
+        // function (first ratio exactly 1), the KL to the reference is unbiased, and no dropout draw
+        // touches the global RNG, which bit-identical resume relies on. Gradients flow in eval mode.
+        Policy.eval();
         Update.Step(metrics);
         DiscTrainer?.AfterGeneratorStep(metrics, Step);
         _core.Step++;

@@ -47,7 +47,8 @@ public sealed class DiscriminatorTrainer : IDisposable
         var reals = _core.RealExamples(step, Purpose.DiscReal, k);
         var real = _core.RealBatch(reals);
         var (fake, _) = _core.Generate(_core.Policy, reals.Select(e => e.Prompt).ToList(), s.SampleTemperature, _core.SeedFor(step, Purpose.DiscFake, k));
-        Disc.train();
+        // No dropout in the adversarial phase: its draws come from the global RNG (breaking bit-identical resume).
+        Disc.eval();
         for (int epoch = 0; epoch < s.DEpochs; epoch++)
         {
             using var scope = NewDisposeScope();
@@ -66,8 +67,7 @@ public sealed class DiscriminatorTrainer : IDisposable
             Optimizer.step();
             metrics["disc/loss"] = value;
             metrics["disc/acc"] = AdversarialLosses.Accuracy(sReal, sFake, s.DiscLoss);
-            metrics["disc/real_score"] = sReal.sigmoid().mean().item<float>();
-            metrics["disc/fake_score"] = sFake.sigmoid().mean().item<float>();
+            (metrics["disc/real_score"], metrics["disc/fake_score"]) = AdversarialLosses.Scores(sReal, sFake, s.DiscLoss);
             metrics["disc/grad_norm"] = norm;
         }
     }

@@ -12,7 +12,7 @@ public sealed record SampleRecord(int Step, int PromptIndex, string Prompt, stri
 /// Completes the fixed held-out prompts with the current policy (temperature 1, fixed seed) and
 /// measures diversity, the task's judge (oracle/*, align/*), and the scorer's view of the samples.
 /// </summary>
-public sealed class Evaluator(TrainerCore core, IRewardScorer? scorer)
+public sealed class Evaluator(TrainerCore core, RewardFunction? reward)
 {
     /// <summary>Seed of evaluation sampling: the same for every run and step, so curves compare.</summary>
     public const ulong EvalSeed = 0xE7A1_5EED;
@@ -30,16 +30,17 @@ public sealed class Evaluator(TrainerCore core, IRewardScorer? scorer)
         var metrics = CompletionMetrics.Of(task, judged);
 
         float[] scores = new float[batch.Count], rewards = new float[batch.Count];
-        if (scorer is not null)
+        if (reward is not null)
         {
-            var s = TrainerCore.ScoreNoGrad(scorer, batch);
-            scores = s.cpu().data<float>().ToArray();
-            rewards = AdversarialLosses.Reward(s, core.Settings.Reward).cpu().data<float>().ToArray();
-            metrics["eval/score_mean"] = s.sigmoid().mean().item<float>();
+            // Relative scores (RSGAN) are taken against the held-out prompts' own real completions.
+            var z = reward.Relative(batch, reward.Reference(_heldOut));
+            scores = z.cpu().data<float>().ToArray();
+            rewards = AdversarialLosses.Reward(z, core.Settings.Reward).cpu().data<float>().ToArray();
+            metrics["eval/score_mean"] = z.sigmoid().mean().item<float>();
             metrics["eval/reward_mean"] = rewards.Average();
         }
         var samples = judged.Take(samplesToKeep).Select((j, i) => new SampleRecord(core.Step, i, j.PromptText, j.CompletionText,
-            scorer is null ? double.NaN : 1 / (1 + Math.Exp(-scores[i])), scorer is null ? double.NaN : rewards[i], task.Verdict(j))).ToList();
+            reward is null ? double.NaN : 1 / (1 + Math.Exp(-scores[i])), reward is null ? double.NaN : rewards[i], task.Verdict(j))).ToList();
         metrics["time/metrics"] = sw.Elapsed.TotalMilliseconds;
         return (metrics, samples);
     }

@@ -91,14 +91,17 @@ public sealed class TrainerCore : IDisposable
         return (new SequenceBatch(prompts, completions, Eot, Device), result.Sequences.Select(s => s.EndedWithEos).ToArray());
     }
 
-    /// <summary>The step's policy samples for this step's prompts (REINFORCE and PPO), timed as time/generate.</summary>
-    internal SequenceBatch SampleTrainingBatch(Dictionary<string, double> metrics)
+    /// <summary>
+    /// The step's policy samples for this step's prompts (REINFORCE and PPO), timed as time/generate,
+    /// with the real examples of those prompts (a relativistic reward's reference).
+    /// </summary>
+    internal (SequenceBatch Batch, IReadOnlyList<TaskExample> Reals) SampleTrainingBatch(Dictionary<string, double> metrics)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var prompts = RealExamples(Step, Purpose.Prompts).Select(e => e.Prompt).ToList();
-        var (batch, _) = Generate(Policy, prompts, Settings.SampleTemperature, SeedFor(Step, Purpose.Sample));
+        var reals = RealExamples(Step, Purpose.Prompts);
+        var (batch, _) = Generate(Policy, reals.Select(e => e.Prompt).ToList(), Settings.SampleTemperature, SeedFor(Step, Purpose.Sample));
         metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
-        return batch;
+        return (batch, reals);
     }
 
     /// <summary>Scores of a batch by the discriminator or reward model, without gradient.</summary>

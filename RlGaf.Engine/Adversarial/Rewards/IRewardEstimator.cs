@@ -1,4 +1,3 @@
-using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
@@ -15,8 +14,8 @@ public interface IRewardEstimator : IDisposable
     /// <summary>Modules the estimator owns that a checkpoint stores.</summary>
     IEnumerable<(string File, nn.Module Module)> Modules { get; }
 
-    /// <summary>Q [B, L] (zero on padding) given the sequence rewards [B] of <paramref name="batch"/>. No gradient.</summary>
-    Tensor Returns(SequenceBatch batch, Tensor sequenceReward, IRewardScorer scorer);
+    /// <summary>Q [B, L] (zero on padding) given the sequence rewards [B] of <paramref name="batch"/> and the reward of any batch. No gradient.</summary>
+    Tensor Returns(SequenceBatch batch, Tensor sequenceReward, Func<SequenceBatch, Tensor> rewardOf);
 
     /// <summary>After a generator update was applied (SeqGAN's lagged rollout policy follows the policy).</summary>
     void AfterUpdate();
@@ -28,7 +27,7 @@ public sealed class SequenceReward : IRewardEstimator
     public bool PerPosition => false;
     public IEnumerable<(string File, nn.Module Module)> Modules => [];
 
-    public Tensor Returns(SequenceBatch batch, Tensor sequenceReward, IRewardScorer scorer) =>
+    public Tensor Returns(SequenceBatch batch, Tensor sequenceReward, Func<SequenceBatch, Tensor> rewardOf) =>
         sequenceReward.unsqueeze(1).expand(-1, batch.CompletionWidth) * batch.CompletionMask;
 
     public void AfterUpdate() { }

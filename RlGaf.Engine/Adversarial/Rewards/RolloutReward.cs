@@ -1,5 +1,4 @@
 using RlGaf.Engine.Models;
-using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
@@ -34,12 +33,12 @@ public sealed class RolloutReward : IRewardEstimator
     /// All prefixes of all rows are rolled out together in large left-padded batches (a rollout from
     /// y_1..t may add at most max_new_tokens - t tokens; longer ones are cut).
     /// </summary>
-    public Tensor Returns(SequenceBatch batch, Tensor sequenceReward, IRewardScorer scorer)
+    public Tensor Returns(SequenceBatch batch, Tensor sequenceReward, Func<SequenceBatch, Tensor> rewardOf)
     {
         var s = _core.Settings;
         int b = batch.Count, l = batch.CompletionWidth, n = s.Rollouts;
         var q = new float[b * l];
-        var full = AdversarialLosses.Reward(TrainerCore.ScoreNoGrad(scorer, batch), s.Reward).cpu().data<float>().ToArray();
+        var full = sequenceReward.cpu().data<float>().ToArray();
         var jobs = new List<(int Row, int T)>();
         for (int r = 0; r < b; r++)
         {
@@ -57,7 +56,7 @@ public sealed class RolloutReward : IRewardEstimator
             // Cut each rollout to its own budget so every prefix completes to at most max_new_tokens.
             var completions = rolled.Completions.Select((c, k) => c[..Math.Min(c.Length, s.MaxNewTokens - part[k / n].T)]).ToList();
             var cut = new SequenceBatch(prefixes, completions, _core.Eot, _core.Device);
-            var scores = AdversarialLosses.Reward(TrainerCore.ScoreNoGrad(scorer, cut), s.Reward).cpu().data<float>().ToArray();
+            var scores = rewardOf(cut).cpu().data<float>().ToArray();
             for (int k = 0; k < part.Count; k++)
             {
                 float sum = 0;

@@ -17,10 +17,18 @@ namespace RlGaf.Engine.Adversarial;
 /// minimises the adversarial loss (non-saturating or relativistic), plus kl_coef x the exact KL to
 /// the SFT model, plus mle_coef x MLE on real data. The gradient flows through each position's
 /// logits, not through earlier soft inputs (the sampled prefix is fed as hard tokens), which keeps
-/// one forward pass per step. State: none besides the step (beta follows the schedule).
+/// one forward pass per step. State: the schedule's horizon, fixed when the run starts (so extending
+/// a run does not re-stretch the temperature).
 /// </summary>
 public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGeneratorUpdate
 {
+    private const string HorizonKey = "gumbel_horizon";
+
+    /// <summary>The schedule's length N: gumbel_schedule_steps, or the run's steps when it started.</summary>
+    public int Horizon { get; private set; } = HorizonOf(core.Settings);
+
+    private static int HorizonOf(RunSettings s) => s.GumbelScheduleSteps > 0 ? s.GumbelScheduleSteps : s.Steps;
+
     public string Name => "gumbel";
     public IEnumerable<Parameter> ExtraParameters => [];
     public IEnumerable<(string File, nn.Module Module)> Modules => [];
@@ -30,8 +38,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
     {
         var s = core.Settings;
         if (s.GumbelTau > 0) return 1.0 / s.GumbelTau;
-        int n = s.GumbelScheduleSteps > 0 ? s.GumbelScheduleSteps : s.Steps;
-        return TemperatureSchedule.InverseTemperature(TemperatureSchedule.Parse(s.GumbelSchedule), core.Step, n, s.GumbelBetaMax);
+        return TemperatureSchedule.InverseTemperature(TemperatureSchedule.Parse(s.GumbelSchedule), core.Step, Horizon, s.GumbelBetaMax);
     }
 
     public void Step(Dictionary<string, double> metrics)
@@ -42,7 +49,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
         metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
 
-        var (loss, logits, fakeScore, mle) = Objective(batch, noise, examples);
+        var (loss, logits, fakeScore, realScore, mle) = Objective(batch, noise, examples);
         if (mle is not null) metrics["gen/mle_loss"] = mle.item<float>();
         double beta = Beta();
         metrics["gen/grad_norm"] = core.ApplyGenerator(loss, Name);
@@ -53,7 +60,8 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
             metrics["gen/loss"] = loss.item<float>();
             metrics["gumbel/tau"] = 1.0 / beta;
             metrics["gumbel/beta"] = beta;
-            var prob = fakeScore.detach().sigmoid();
+            // The probability the discriminator gives the sample (BCE), or that it beats its real pair (RSGAN).
+            var prob = (core.Settings.DiscLoss == DiscriminatorLossKind.Bce ? fakeScore.detach() : fakeScore.detach() - realScore).sigmoid();
             metrics["reward/mean"] = prob.mean().item<float>();
             metrics["reward/std"] = prob.std().item<float>();
             metrics["objective/entropy"] = PolicyMath.MaskedMean(PolicyMath.TokenEntropy(logits.detach()), mask).item<float>();
@@ -69,12 +77,15 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
     /// Gumbel-Softmax samples; plus kl_coef x the exact per-token KL to the SFT model, plus mle_coef x
     /// MLE on the real completions.
     /// </summary>
-    internal (Tensor Loss, Tensor Logits, Tensor FakeScore, Tensor? Mle) Objective(SequenceBatch batch, Tensor noise, IReadOnlyList<TaskExample> examples)
+    internal (Tensor Loss, Tensor Logits, Tensor FakeScore, Tensor RealScore, Tensor? Mle) Objective(SequenceBatch batch, Tensor noise, IReadOnlyList<TaskExample> examples)
     {
         var s = core.Settings;
-        double beta = Beta();
+        // Held scalars (Runtime/Scalars.cs): an implicit temporary may be finalized while the op reads it.
+        using var beta = Beta().ToScalar();
+        using var klCoef = s.KlCoef.ToScalar();
+        using var mleCoef = s.MleCoef.ToScalar();
         var logits = PolicyMath.CompletionLogits(core.Policy.Forward(batch.Tokens, batch.AttentionMask), batch, s.SampleTemperature);
-        var soft = (beta * (logits + noise)).softmax(-1);
+        var soft = (logits + noise).mul(beta).softmax(-1);
         var sample = s.GumbelHard
             ? F.one_hot(batch.CompletionTokens, logits.shape[^1]).to_type(soft.dtype) - soft.detach() + soft
             : soft;
@@ -100,16 +111,16 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
             using (no_grad()) refLogits = PolicyMath.CompletionLogits(core.Reference.Forward(batch.Tokens, batch.AttentionMask), batch, s.SampleTemperature);
             var logp = logits.log_softmax(-1);
             var kl = (logp.exp() * (logp - refLogits.log_softmax(-1))).sum(-1);
-            loss = loss + s.KlCoef * PolicyMath.MaskedMean(kl, batch.CompletionMask);
+            loss = loss + PolicyMath.MaskedMean(kl, batch.CompletionMask).mul(klCoef);
         }
         Tensor? mle = null;
         if (s.MleCoef > 0)
         {
             var realLogits = PolicyMath.CompletionLogits(core.Policy.Forward(real.Tokens, real.AttentionMask), real);
             mle = -PolicyMath.MaskedMean(PolicyMath.TokenLogProbs(realLogits, real), real.CompletionMask);
-            loss = loss + s.MleCoef * mle;
+            loss = loss + mle.mul(mleCoef);
         }
-        return (loss, logits, fakeScore, mle);
+        return (loss, logits, fakeScore, realScore, mle);
     }
 
     /// <summary>The step's Gumbel batch: this step's prompts, the sequences sampled from them and their noise.</summary>
@@ -180,8 +191,11 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
     }
 
     public IEnumerable<KeyValuePair<string, double>> StateMetrics() => [new("gumbel/tau", 1.0 / Beta())];
-    public IReadOnlyDictionary<string, double> SaveState() => new Dictionary<string, double>();
-    public void RestoreState(IReadOnlyDictionary<string, double> state, RunSettings savedWith) { }
+    public IReadOnlyDictionary<string, double> SaveState() => new Dictionary<string, double> { [HorizonKey] = Horizon };
+
+    /// <summary>The saved horizon; a checkpoint from before it was saved falls back to its own settings' length.</summary>
+    public void RestoreState(IReadOnlyDictionary<string, double> state, RunSettings savedWith) =>
+        Horizon = state.TryGetValue(HorizonKey, out var n) ? (int)n : HorizonOf(savedWith);
     public void SettingChanged(string key, RunSettings before) { }
     public void Dispose() { }
 }

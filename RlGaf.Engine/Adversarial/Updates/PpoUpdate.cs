@@ -2,6 +2,7 @@ using System.Diagnostics;
 using RlGaf.Engine.Corpora.SyntheticReviews;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Runs;
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -22,16 +23,16 @@ public sealed class PpoUpdate : IGeneratorUpdate
     public const string ValueHeadFile = "value_head.safetensors";
 
     private readonly TrainerCore _core;
-    private readonly IRewardScorer _scorer;
+    private readonly RewardFunction _reward;
 
     /// <summary>The value head on the policy's hidden states.</summary>
     public Linear ValueHead { get; }
     public KlController Kl { get; }
 
-    public PpoUpdate(TrainerCore core, IRewardScorer scorer, Gpt2Config config)
+    public PpoUpdate(TrainerCore core, RewardFunction reward, Gpt2Config config)
     {
         _core = core;
-        _scorer = scorer;
+        _reward = reward;
         Kl = new KlController(core.Settings.KlCoef);
         ValueHead = nn.Linear(config.NEmbd, 1);
         ValueHead.to(core.Device);
@@ -53,23 +54,29 @@ public sealed class PpoUpdate : IGeneratorUpdate
         var policy = _core.Policy;
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
-        var batch = _core.SampleTrainingBatch(metrics);
+        var (batch, reals) = _core.SampleTrainingBatch(metrics);
         sw.Restart();
 
         var mask = batch.CompletionMask;
         double klCoef = Kl.Value;
+        // Held scalars (Runtime/Scalars.cs): an implicit temporary may be finalized while the op reads it.
+        using var negKl = (-klCoef).ToScalar();
+        using var clipLo = (1 - s.ClipRange).ToScalar();
+        using var clipHi = (1 + s.ClipRange).ToScalar();
+        using var clip = s.ClipRange.ToScalar();
+        using var vClipLo = (-s.ValueClipRange).ToScalar();
+        using var vClipHi = s.ValueClipRange.ToScalar();
+        using var vfCoef = s.VfCoef.ToScalar();
         Tensor oldLogp, oldValues, score, advantages, returns, kl;
         using (no_grad())
         {
-            score = AdversarialLosses.Reward(TrainerCore.ScoreNoGrad(_scorer, batch), s.Reward);
-            policy.eval();
+            score = _reward.Rewards(batch, _reward.Reference(reals));
             var hidden = policy.ForwardHidden(batch.Tokens, batch.AttentionMask);
             oldLogp = PolicyMath.TokenLogProbs(PolicyMath.CompletionLogits(policy.Logits(hidden), batch, s.SampleTemperature), batch);
             oldValues = CompletionValues(hidden, batch);
             var refLogp = _core.ReferenceLogProbs(batch);
-            policy.train();
             kl = (oldLogp - refLogp) * mask;
-            var rewards = -klCoef * kl;
+            var rewards = kl.mul(negKl);
             var lastCol = (mask.sum(1) - 1).clamp_min(0).to_type(ScalarType.Int64).unsqueeze(1);
             rewards = rewards.scatter_add(1, lastCol, score.unsqueeze(1));
             (advantages, returns) = PolicyMath.Gae(rewards, oldValues, mask, s.Gamma, s.Lambda);
@@ -104,14 +111,14 @@ public sealed class PpoUpdate : IGeneratorUpdate
                 var ratio = logRatio.exp();
                 double meanRatio = PolicyMath.MaskedMean(ratio, m).item<float>();
                 if (meanRatio > 10) { skipped++; continue; }
-                var pg = PolicyMath.MaskedMean(maximum(-adv * ratio, -adv * ratio.clamp(1 - s.ClipRange, 1 + s.ClipRange)), m);
-                var vClipped = oldV + (values - oldV).clamp(-s.ValueClipRange, s.ValueClipRange);
-                var vf = 0.5 * PolicyMath.MaskedMean(maximum((values - ret).square(), (vClipped - ret).square()), m);
-                var loss = pg + s.VfCoef * vf;
+                var pg = PolicyMath.MaskedMean(maximum(-adv * ratio, -adv * ratio.clamp(clipLo, clipHi)), m);
+                var vClipped = oldV + (values - oldV).clamp(vClipLo, vClipHi);
+                var vf = PolicyMath.MaskedMean(maximum((values - ret).square(), (vClipped - ret).square()), m).mul(Scalars.Half);
+                var loss = pg + vf.mul(vfCoef);
                 sumNorm += _core.ApplyGenerator(loss, Name);
                 sumPg += pg.item<float>();
                 sumVf += vf.item<float>();
-                sumClip += PolicyMath.MaskedMean((ratio - 1).abs().gt(s.ClipRange).to_type(ScalarType.Float32), m).item<float>();
+                sumClip += PolicyMath.MaskedMean((ratio - Scalars.One).abs().gt(clip).to_type(ScalarType.Float32), m).item<float>();
                 sumApprox += 0.5 * PolicyMath.MaskedMean(logRatio.square(), m).item<float>();
                 sumEntropy += PolicyMath.MaskedMean(PolicyMath.TokenEntropy(logits.detach()), m).item<float>();
                 updates++;

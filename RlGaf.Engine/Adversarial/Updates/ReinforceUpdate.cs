@@ -1,19 +1,21 @@
 using System.Diagnostics;
 using RlGaf.Engine.Runs;
-using RlGaf.Engine.Tasks;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace RlGaf.Engine.Adversarial;
 
 /// <summary>
-/// REINFORCE (SeqGAN's policy gradient): loss = -mean_t (A_t log pi(y_t)) - entropy bonus, where
-/// A_t = Q_t - baseline, optionally whitened, minus the KL penalty's reward-to-go
-/// kl_coef * sum_{s>=t} (log pi - log pi_ref)(y_s). Q_t comes from the reward estimator: the sequence
-/// reward (<see cref="SequenceReward"/>) or SeqGAN's rollouts (<see cref="RolloutReward"/>).
+/// REINFORCE (SeqGAN's policy gradient): loss = -mean_t (A_t log pi(y_t)) - entropy bonus. The return
+/// G_t = Q_t - kl_coef * sum_{s>=t} (log pi - log pi_ref)(y_s) carries the KL penalty in raw reward
+/// units, as PPO's per-token reward does; A_t = G_t - baseline, then, with whiten_rewards, rescaled to
+/// unit variance around its mean (TRL's whiten with shift_mean = false), so the baseline keeps its
+/// effect. Q_t comes from the reward estimator: the sequence reward (<see cref="SequenceReward"/>) or
+/// SeqGAN's rollouts (<see cref="RolloutReward"/>).
 /// State: the moving-average baseline (baseline = ema).
 /// </summary>
-public sealed class ReinforceUpdate(TrainerCore core, IRewardScorer scorer, IRewardEstimator estimator, string name) : IGeneratorUpdate
+public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRewardEstimator estimator, string name) : IGeneratorUpdate
 {
     private const string BaselineKey = "baseline_ema";
 
@@ -29,14 +31,15 @@ public sealed class ReinforceUpdate(TrainerCore core, IRewardScorer scorer, IRew
         var s = core.Settings;
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
-        var batch = core.SampleTrainingBatch(metrics);
+        var (batch, reals) = core.SampleTrainingBatch(metrics);
         sw.Restart();
 
         Tensor q, seqReward, refLogp;
         using (no_grad())
         {
-            seqReward = AdversarialLosses.Reward(TrainerCore.ScoreNoGrad(scorer, batch), s.Reward);
-            q = estimator.Returns(batch, seqReward, scorer);
+            double reference = reward.Reference(reals);
+            seqReward = reward.Rewards(batch, reference);
+            q = estimator.Returns(batch, seqReward, b => reward.Rewards(b, reference));
             refLogp = core.ReferenceLogProbs(batch);
         }
         metrics["time/score"] = sw.Elapsed.TotalMilliseconds;
@@ -50,25 +53,14 @@ public sealed class ReinforceUpdate(TrainerCore core, IRewardScorer scorer, IRew
         double klCoef = s.KlCoef;
         using (no_grad())
         {
-            double mean = PolicyMath.MaskedMean(q, mask).item<float>();
-            double baseline = s.Baseline switch
-            {
-                BaselineKind.Batch => mean,
-                BaselineKind.Ema => double.IsNaN(BaselineEma) ? mean : BaselineEma,
-                _ => 0.0,
-            };
-            // Per-position batch baseline for rollout rewards (each position has its own scale).
-            advantage = s.Baseline == BaselineKind.Batch && estimator.PerPosition
-                ? (q - (q * mask).sum(0, keepdim: true) / mask.sum(0, keepdim: true).clamp_min(1)) * mask
-                : (q - baseline) * mask;
-            if (s.Baseline == BaselineKind.Ema)
-                BaselineEma = double.IsNaN(BaselineEma) ? mean : s.BaselineDecay * BaselineEma + (1 - s.BaselineDecay) * mean;
-            if (s.WhitenRewards) advantage = PolicyMath.Whiten(advantage, mask);
             var kl = (logp.detach() - refLogp) * mask;
-            if (klCoef > 0) advantage = advantage - klCoef * PolicyMath.RewardToGo(kl, mask);
             metrics["objective/kl"] = kl.sum(1).mean().item<float>();
+            double ema = BaselineEma;
+            advantage = Advantages(q, kl, mask, s, estimator.PerPosition, ref ema);
+            BaselineEma = ema;
         }
-        var loss = -PolicyMath.MaskedMean(advantage * logp, mask) - s.EntropyCoef * PolicyMath.MaskedMean(entropy, mask);
+        using var entropyCoef = s.EntropyCoef.ToScalar();
+        var loss = -PolicyMath.MaskedMean(advantage * logp, mask) - PolicyMath.MaskedMean(entropy, mask).mul(entropyCoef);
         metrics["gen/grad_norm"] = core.ApplyGenerator(loss, Name);
         metrics["time/gen_update"] = sw.Elapsed.TotalMilliseconds;
         metrics["gen/loss"] = loss.item<float>();
@@ -78,6 +70,36 @@ public sealed class ReinforceUpdate(TrainerCore core, IRewardScorer scorer, IRew
         metrics["objective/kl_coef"] = klCoef;
         metrics["tokens/completion_len"] = mask.sum(1).mean().item<float>();
         estimator.AfterUpdate();
+    }
+
+    /// <summary>
+    /// REINFORCE's advantages [B, L] from the returns Q and the per-token KL: G = Q - kl_coef x
+    /// reward-to-go(KL) (raw reward units, as PPO's per-token penalty), minus the baseline (batch mean,
+    /// per position when Q is; the moving average <paramref name="ema"/>, which it updates; or none),
+    /// then, with whiten_rewards, rescaled to unit variance keeping the mean. No gradient.
+    /// </summary>
+    internal static Tensor Advantages(Tensor q, Tensor kl, Tensor mask, RunSettings s, bool perPosition, ref double ema)
+    {
+        if (s.KlCoef > 0)
+        {
+            using var beta = s.KlCoef.ToScalar();
+            q = q - PolicyMath.RewardToGo(kl, mask).mul(beta);
+        }
+        double mean = PolicyMath.MaskedMean(q, mask).item<float>();
+        double baseline = s.Baseline switch
+        {
+            BaselineKind.Batch => mean,
+            BaselineKind.Ema => double.IsNaN(ema) ? mean : ema,
+            _ => 0.0,
+        };
+        using var held = baseline.ToScalar(); // held (Runtime/Scalars.cs)
+        // Per-position batch baseline for rollout rewards (each position has its own scale).
+        var advantage = s.Baseline == BaselineKind.Batch && perPosition
+            ? (q - (q * mask).sum(0, keepdim: true) / mask.sum(0, keepdim: true).clamp_min(1)) * mask
+            : (q - held) * mask;
+        if (s.Baseline == BaselineKind.Ema)
+            ema = double.IsNaN(ema) ? mean : s.BaselineDecay * ema + (1 - s.BaselineDecay) * mean;
+        return s.WhitenRewards ? PolicyMath.Whiten(advantage, mask, shiftMean: false) : advantage;
     }
 
     public IEnumerable<KeyValuePair<string, double>> StateMetrics() => [];
