@@ -37,6 +37,7 @@ public sealed class RunsHubBridge(RunNotifier notifier, IHubContext<RunsHub> hub
                     SamplesUpdate s => ("samples", s),
                     EventUpdate e => ("event", e),
                     StatusUpdate st => ("status", st),
+                    RolledBackUpdate r => ("rolledback", r),
                     _ => ("update", u),
                 };
                 try
