@@ -57,14 +57,15 @@ public class TrainerTests
         using var trainer = new AdversarialTrainer(task, sft.Model, settings, CPU, discriminator: Discriminator.FromGenerator(sft.Model, 3));
         trainer.PretrainDiscriminator(10); // an opinion to descend on; it stays frozen below
         var disc = ParameterSnapshot(trainer.Disc!);
-        var (batch, noise, examples) = trainer.DrawGumbelBatch();
+        var gumbel = Assert.IsType<GumbelUpdate>(trainer.Update);
+        var (batch, noise, examples) = gumbel.DrawBatch();
         // Same sequences, same noise: each gradient step must lower the loss the discriminator gives them.
         var losses = new List<double>();
         for (int i = 0; i < 8; i++)
         {
-            var (loss, _, _, _) = trainer.GumbelObjective(batch, noise, examples);
+            var (loss, _, _, _, _) = gumbel.Objective(batch, noise, examples);
             losses.Add(loss.item<float>());
-            trainer.ApplyGeneratorLoss(loss);
+            trainer.Core.ApplyGenerator(loss, "test");
         }
         Assert.Equal(disc, ParameterSnapshot(trainer.Disc!));
         for (int i = 1; i < losses.Count; i++) Assert.True(losses[i] < losses[i - 1], $"loss rose at update {i}: {string.Join(", ", losses)}");
@@ -79,10 +80,11 @@ public class TrainerTests
         using var trainer = new AdversarialTrainer(task, sft.Model, settings, CPU, discriminator: Discriminator.FromGenerator(sft.Model, 3));
         trainer.PretrainDiscriminator(5);
         var before = ParameterSnapshot(trainer.Policy);
-        var (batch, noise, examples) = trainer.DrawGumbelBatch();
-        var (loss, _, _, _) = trainer.GumbelObjective(batch, noise, examples);
+        var gumbel = Assert.IsType<GumbelUpdate>(trainer.Update);
+        var (batch, noise, examples) = gumbel.DrawBatch();
+        var (loss, _, _, _, _) = gumbel.Objective(batch, noise, examples);
         // Forward: the hard tokens (the loss does not depend on the parameters); backward: the soft sample's gradient.
-        double norm = trainer.ApplyGeneratorLoss(loss);
+        double norm = trainer.Core.ApplyGenerator(loss, "test");
         Assert.True(norm > 1e-6, $"gradient norm {norm}");
         Assert.NotEqual(before, ParameterSnapshot(trainer.Policy));
     }

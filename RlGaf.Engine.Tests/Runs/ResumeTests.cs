@@ -23,9 +23,16 @@ public class ResumeTests
     [InlineData(TrainingMethod.Ppo)]
     [InlineData(TrainingMethod.Gumbel)]
     [InlineData(TrainingMethod.RlhfProxy)]
-    public void Resume_is_bit_identical_to_a_straight_run(TrainingMethod method)
+    public void Resume_is_bit_identical_to_a_straight_run(TrainingMethod method) => AssertResumeIsIdentical(TinySft.Settings(method));
+
+    /// <summary>A Hugging Face-style checkpoint brings 0.1 dropout; its draws must not reach the adversarial phase.</summary>
+    [Fact]
+    public void Resume_is_bit_identical_from_a_checkpoint_with_dropout() =>
+        AssertResumeIsIdentical(TinySft.Settings(TrainingMethod.Ppo) with { Generator = Adversarial.CorrectnessTests.DropoutModel.Value });
+
+    private static void AssertResumeIsIdentical(RunSettings settings)
     {
-        var settings = TinySft.Settings(method);
+        var method = settings.Method;
         var root = Directory.CreateTempSubdirectory("rlgaf-resume-").FullName;
         try
         {

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -59,7 +60,31 @@ public static class AdversarialLosses
             : realLogits.gt(fakeLogits).to_type(ScalarType.Float32).mean().item<float>();
     }
 
-    /// <summary>Turns discriminator logits into rewards.</summary>
+    /// <summary>
+    /// The mean scores of paired real and generated logits [B] as disc/real_score and disc/fake_score
+    /// report them: BCE, mean sigmoid(s) of each; RSGAN, whose logits mean something only relative to
+    /// each other, mean sigmoid(s_real - s_fake) and mean sigmoid(s_fake - s_real) (they add up to 1).
+    /// </summary>
+    public static (double Real, double Fake) Scores(Tensor realLogits, Tensor fakeLogits, DiscriminatorLossKind kind)
+    {
+        using var _ = NewDisposeScope();
+        return kind == DiscriminatorLossKind.Bce
+            ? (realLogits.sigmoid().mean().item<float>(), fakeLogits.sigmoid().mean().item<float>())
+            : ((realLogits - fakeLogits).sigmoid().mean().item<float>(), (fakeLogits - realLogits).sigmoid().mean().item<float>());
+    }
+
+    /// <summary>
+    /// The relative score z of generated texts' logits [B] (docs/metrics.md): BCE, the logit itself;
+    /// RSGAN, the logit minus the mean logit of real texts for the same prompts.
+    /// </summary>
+    public static Tensor Relative(Tensor fakeLogits, double realMean, DiscriminatorLossKind kind)
+    {
+        if (kind == DiscriminatorLossKind.Bce) return fakeLogits;
+        using var mean = realMean.ToScalar();
+        return fakeLogits.sub(mean);
+    }
+
+    /// <summary>Turns (relative) discriminator logits into rewards.</summary>
     public static Tensor Reward(Tensor logits, RewardKind kind) => kind switch
     {
         RewardKind.Logit => logits,

@@ -60,10 +60,13 @@ public static class PolicyMath
         var columns = new Tensor[l];
         Tensor next = zeros_like(r.select(1, 0));
         Tensor nextValue = zeros_like(next);
+        // Held scalars (Runtime/Scalars.cs): an implicit temporary may be finalized while the op reads it.
+        using var g = gamma.ToScalar();
+        using var gl = (gamma * lambda).ToScalar();
         for (long t = l - 1; t >= 0; t--)
         {
-            var delta = r.select(1, t) + gamma * nextValue - v.select(1, t);
-            next = (delta + gamma * lambda * next) * mask.select(1, t);
+            var delta = r.select(1, t) + nextValue.mul(g) - v.select(1, t);
+            next = (delta + next.mul(gl)) * mask.select(1, t);
             nextValue = v.select(1, t);
             columns[t] = next;
         }

@@ -176,7 +176,11 @@ public sealed class AdversarialRun : IDisposable
                     return;
                 }
                 Dictionary<string, double> metrics;
-                try { metrics = t.TrainStep(); }
+                try
+                {
+                    if (FaultInjectionStep == t.Step) { FaultInjectionStep = null; throw new NonFiniteException($"injected fault: non-finite loss at step {t.Step}; the update was not applied."); }
+                    metrics = t.TrainStep();
+                }
                 catch (NonFiniteException e)
                 {
                     Raise(new RunEvent(t.Step, RunEventKinds.NonFinite, e.Message));
@@ -239,17 +243,14 @@ public sealed class AdversarialRun : IDisposable
             Log?.Invoke($"reward model accuracy on held-out labelled pairs: {acc:P1}");
         }
         else if (s.Method != TrainingMethod.Sft) disc = RunSetup.CreateDiscriminator(s, sft.Model, device);
-        _trainer = new AdversarialTrainer(task, sft.Model, s, device, disc, rm) { InjectNanAtStep = FaultInjectionStep };
+        _trainer = new AdversarialTrainer(task, sft.Model, s, device, disc, rm);
         sft.Model.Dispose();
 
         foreach (var why in _skipped)
             Raise(new RunEvent(_state?.Step ?? 0, RunEventKinds.Restart, $"skipped checkpoint {why}"));
         if (_resumePath is not null && _state is not null)
         {
-            RunCheckpoint.Restore(_resumePath, _trainer);
-            _trainer.Step = _state.Step;
-            _trainer.BaselineEma = _state.BaselineEma;
-            _trainer.KlCoef = _state.KlCoef;
+            RunCheckpoint.Restore(_resumePath, _trainer, _state);
             _events.AddRange(_state.Events);
             _evaluations = _state.Evaluations;
             if (_state.Threads != get_num_threads())
@@ -285,11 +286,8 @@ public sealed class AdversarialRun : IDisposable
         var t = _trainer!;
         var good = RunCheckpoint.LatestGood(RunDir, []) ?? throw new InvalidOperationException("no good checkpoint to continue from.");
         var state = RunCheckpoint.ReadState(good.Path);
-        RunCheckpoint.Restore(good.Path, t);
-        var settings = t.Settings; // keep live changes made while paused (e.g. a lower learning rate)
-        t.Step = state.Step;
-        t.BaselineEma = state.BaselineEma;
-        t.KlCoef = settings.KlCoef == state.Settings.KlCoef ? state.KlCoef : settings.KlCoef;
+        // The trainer keeps the settings in force: live changes made while paused (a lower learning rate) stay.
+        RunCheckpoint.Restore(good.Path, t, state);
         _evaluations = state.Evaluations;
         RebuildDetector();
         ResumedFromCheckpoint?.Invoke(state.Step);
@@ -301,7 +299,6 @@ public sealed class AdversarialRun : IDisposable
     {
         var t = _trainer!;
         var (metrics, samples) = t.Evaluate(t.Settings.SamplesPerEval, _cancel);
-        if (t.Settings.Method == TrainingMethod.Gumbel) metrics["gumbel/tau"] = 1.0 / t.GumbelBeta();
         MetricsLogged?.Invoke(t.Step, metrics);
         if (samples.Count > 0) SamplesLogged?.Invoke(samples);
         // The detector reads the evaluation and the latest training figures (disc/fake_score, reward/std).
@@ -379,12 +376,10 @@ public sealed class AdversarialRun : IDisposable
     {
         var t = _trainer!;
         string old = t.Settings.Get(key);
-        RunSettings next;
-        try { next = t.Settings.With(key, value).Validate(); }
+        try { t.ChangeSetting(key, value); }
         catch (ArgumentException e) { Log?.Invoke($"refused {key} = {value}: {e.Message}"); return; }
-        t.Settings = next;
-        if (key == "kl_coef") t.KlCoef = next.KlCoef;
-        Raise(new RunEvent(t.Step, RunEventKinds.Setting, $"{key}: {old} -> {next.Get(key)}", key, old, next.Get(key)));
+        string now = t.Settings.Get(key);
+        Raise(new RunEvent(t.Step, RunEventKinds.Setting, $"{key}: {old} -> {now}", key, old, now));
     }
 
     /// <summary>
@@ -427,7 +422,7 @@ public sealed class AdversarialRun : IDisposable
         if (t is null) return;
         var state = new RunState
         {
-            Step = t.Step, Settings = t.Settings, BaselineEma = t.BaselineEma, KlCoef = t.KlCoef,
+            Step = t.Step, Settings = t.Settings, UpdateState = t.SaveState(),
             Threads = get_num_threads(), Events = [.. _events], Evaluations = _evaluations,
         };
         var path = RunCheckpoint.Save(RunDir, t, state, t.Settings.KeepCheckpoints);

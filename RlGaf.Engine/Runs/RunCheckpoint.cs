@@ -13,12 +13,23 @@ public sealed record RunState
 {
     [JsonPropertyName("step")] public int Step { get; init; }
     [JsonPropertyName("settings")] public required RunSettings Settings { get; init; }
-    [JsonPropertyName("baseline_ema")] public double BaselineEma { get; init; } = double.NaN;
-    [JsonPropertyName("kl_coef")] public double KlCoef { get; init; }
+    /// <summary>
+    /// The generator update's own scalar state (REINFORCE's baseline_ema, PPO's kl_coef), kept at the top
+    /// level of state.json under the update's keys, as checkpoints have always written them.
+    /// </summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement> UpdateStateJson { get; init; } = [];
     [JsonPropertyName("threads")] public int Threads { get; init; }
     [JsonPropertyName("events")] public List<RunEvent> Events { get; init; } = [];
     /// <summary>The evaluation metrics so far (step → metrics): replayed into the collapse detector on resume.</summary>
     [JsonPropertyName("evaluations")] public SortedDictionary<int, Dictionary<string, double>> Evaluations { get; init; } = [];
+
+    /// <summary>The update's state as numbers (a key written as "NaN" reads back as NaN).</summary>
+    [JsonIgnore]
+    public IReadOnlyDictionary<string, double> UpdateState
+    {
+        get => UpdateStateJson.ToDictionary(kv => kv.Key, kv => kv.Value.Deserialize<double>(RunSettings.Json));
+        init => UpdateStateJson = value.ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value, RunSettings.Json));
+    }
 }
 
 /// <summary>
@@ -48,9 +59,8 @@ public static class RunCheckpoint
         try
         {
             System.IO.Directory.CreateDirectory(tmp);
-            foreach (var (file, module) in Modules(trainer)) WriteModule(Path.Combine(tmp, file), module);
-            trainer.GenOptimizer.save_state_dict(Path.Combine(tmp, GenOptimizerFile));
-            trainer.DiscOptimizer?.save_state_dict(Path.Combine(tmp, DiscOptimizerFile));
+            foreach (var (file, module) in trainer.Modules()) WriteModule(Path.Combine(tmp, file), module);
+            foreach (var (file, optimizer) in trainer.Optimizers()) optimizer.save_state_dict(Path.Combine(tmp, file));
             File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
 
             var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal)
@@ -140,25 +150,18 @@ public static class RunCheckpoint
         JsonSerializer.Deserialize<RunState>(File.ReadAllText(Path.Combine(checkpointDir, StateFile)), Json)
         ?? throw new InvalidDataException($"{checkpointDir}: empty state.");
 
-    /// <summary>Restores weights and optimizer state into a trainer built with the same settings.</summary>
-    public static void Restore(string checkpointDir, AdversarialTrainer trainer)
+    /// <summary>
+    /// Restores a trainer built with the same settings: weights, optimizer state, then the step and each
+    /// part's scalar state (the trainer's settings in force stay: a rollback keeps live changes).
+    /// </summary>
+    public static void Restore(string checkpointDir, AdversarialTrainer trainer, RunState state)
     {
-        foreach (var (file, module) in Modules(trainer)) ReadModule(Path.Combine(checkpointDir, file), module);
-        trainer.GenOptimizer.load_state_dict(Path.Combine(checkpointDir, GenOptimizerFile));
-        trainer.DiscOptimizer?.load_state_dict(Path.Combine(checkpointDir, DiscOptimizerFile));
+        foreach (var (file, module) in trainer.Modules()) ReadModule(Path.Combine(checkpointDir, file), module);
+        foreach (var (file, optimizer) in trainer.Optimizers()) optimizer.load_state_dict(Path.Combine(checkpointDir, file));
+        trainer.RestoreState(state.Step, state.UpdateState, state.Settings);
     }
 
-    private const string GenOptimizerFile = "gen_optimizer.bin", DiscOptimizerFile = "disc_optimizer.bin";
-    private const string PolicyFile = "policy.safetensors", DiscFile = "disc.safetensors";
-
-    /// <summary>The trainer's modules with their file names: one list for writing and for reading.</summary>
-    private static IEnumerable<(string File, nn.Module Module)> Modules(AdversarialTrainer trainer)
-    {
-        yield return (PolicyFile, trainer.Policy);
-        if (trainer.Disc is not null) yield return (DiscFile, trainer.Disc);
-        if (trainer.ValueHead is not null) yield return ("value_head.safetensors", trainer.ValueHead);
-        if (trainer.RolloutPolicy is not null) yield return ("rollout.safetensors", trainer.RolloutPolicy);
-    }
+    private const string PolicyFile = AdversarialTrainer.PolicyFile, DiscFile = DiscriminatorTrainer.File;
 
     /// <summary>Writes the checkpoint's generator as a model directory (Hugging Face layout + vocabulary), usable by 'sample'.</summary>
     public static void ExportGenerator(string runDir, string checkpointDir, string outDir)

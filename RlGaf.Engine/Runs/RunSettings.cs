@@ -33,120 +33,127 @@ public enum RlhfAlgorithm { Ppo, Reinforce }
 /// <c>--set key=value</c>); <see cref="Validate"/> refuses bad values before a run starts, naming the key.
 /// Settings marked live can also change while the run trains (applied at the next step).
 /// </summary>
-public sealed record RunSettings
+public sealed partial record RunSettings
 {
     // --- What is trained on what ---
-    /// <summary>Generator update: sft, reinforce, seqgan-rollout, ppo, gumbel, rlhf-proxy.</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Generator update: sft, reinforce, seqgan-rollout, ppo, gumbel, rlhf-proxy.")]
     [JsonPropertyName("method")] public TrainingMethod Method { get; init; } = TrainingMethod.Reinforce;
-    /// <summary>Task / dataset; "synthetic-reviews" is built in (write positive reviews).</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Task / dataset; \"synthetic-reviews\" is built in (write positive reviews).")]
     [JsonPropertyName("dataset")] public string Dataset { get; init; } = "synthetic-reviews";
-    /// <summary>Generator start: "pretrain" trains (or reuses) a tiny SFT model here; otherwise a model directory.</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Generator start: \"pretrain\" trains (or reuses) a tiny SFT model here; otherwise a model directory.", AtSetup = true)]
     [JsonPropertyName("generator")] public string Generator { get; init; } = "pretrain";
-    /// <summary>Pretraining steps when generator = pretrain.</summary>
+    [Setting(SettingSections.Run, SettingReaders.Pretrain, "Pretraining steps when generator = pretrain.", AtSetup = true)]
     [JsonPropertyName("pretrain_steps")] public int PretrainSteps { get; init; } = 1500;
-    /// <summary>Generator updates in the adversarial (or SFT) phase.</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Generator updates in the adversarial (or SFT) phase.")]
     [JsonPropertyName("steps")] public int Steps { get; init; } = 300;
-    /// <summary>Seed of everything random in the run (each draw is derived from it and the step).</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Seed of everything random in the run (each draw is derived from it and the step).")]
     [JsonPropertyName("seed")] public int Seed { get; init; } = 1;
-    /// <summary>Prompts per generator update.</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Prompts per generator update.")]
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 32;
-    /// <summary>Most tokens a completion may have.</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Most tokens a completion may have.")]
     [JsonPropertyName("max_new_tokens")] public int MaxNewTokens { get; init; } = 48;
-    /// <summary>Sampling temperature of the generator's training samples (live). The policy trained is softmax(logits / T).</summary>
+    [Setting(SettingSections.Run, SettingReaders.Reinforce | SettingReaders.Ppo | SettingReaders.Gumbel | SettingReaders.Discriminator, "Sampling temperature of the generator's training samples (live). The policy trained is softmax(logits / T).", Live = true)]
     [JsonPropertyName("sample_temperature")] public double SampleTemperature { get; init; } = 1.0;
-    /// <summary>Generator learning rate (Adam, live).</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Generator learning rate (Adam, live).", Live = true)]
     [JsonPropertyName("gen_lr")] public double GenLr { get; init; } = 1e-4;
-    /// <summary>Generator gradient-norm clip (0 = off).</summary>
+    [Setting(SettingSections.Run, SettingReaders.Run, "Generator gradient-norm clip (0 = off).")]
     [JsonPropertyName("gen_grad_clip")] public double GenGradClip { get; init; } = 1.0;
 
     // --- Discriminator ---
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Discriminator learning rate (Adam, live).", Live = true)]
     [JsonPropertyName("disc_lr")] public double DiscLr { get; init; } = 5e-4;
-    /// <summary>bce (standard GAN) or rsgan (relativistic standard, RelGAN).</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "bce (standard GAN) or rsgan (relativistic standard, RelGAN); also the Gumbel generator's adversarial loss and how scores become rewards (docs/metrics.md).")]
     [JsonPropertyName("disc_loss")] public DiscriminatorLossKind DiscLoss { get; init; } = DiscriminatorLossKind.Bce;
-    /// <summary>One-sided label smoothing of the real target (0 = off).</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "One-sided label smoothing of the real target (0 = off).")]
     [JsonPropertyName("label_smoothing")] public double LabelSmoothing { get; init; }
-    /// <summary>sft (copy of the SFT generator, as InstructGPT), fresh (random), checkpoint (disc_checkpoint).</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "sft (copy of the SFT generator, as InstructGPT), fresh (random), checkpoint (disc_checkpoint).", AtSetup = true)]
     [JsonPropertyName("disc_init")] public DiscriminatorInit DiscInit { get; init; } = DiscriminatorInit.Sft;
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Model directory the discriminator starts from when disc_init = checkpoint (under a data root).", AtSetup = true)]
     [JsonPropertyName("disc_checkpoint")] public string? DiscCheckpoint { get; init; }
-    /// <summary>Discriminator updates before the adversarial phase.</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Discriminator updates before the adversarial phase.", AtSetup = true)]
     [JsonPropertyName("disc_pretrain_steps")] public int DiscPretrainSteps { get; init; } = 50;
-    /// <summary>Discriminator updates each time it trains (live): the "d" of the update ratio.</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Discriminator updates each time it trains (live): the \"d\" of the update ratio.", Live = true)]
     [JsonPropertyName("d_steps")] public int DSteps { get; init; } = 2;
-    /// <summary>The discriminator trains once every this many generator updates (live): the "m" of the ratio.</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "The discriminator trains once every this many generator updates (live): the \"m\" of the ratio.", Live = true)]
     [JsonPropertyName("d_every")] public int DEvery { get; init; } = 1;
-    /// <summary>Epochs over each fresh batch of negatives.</summary>
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Epochs over each fresh batch of negatives.")]
     [JsonPropertyName("d_epochs")] public int DEpochs { get; init; } = 1;
 
     // --- REINFORCE / SeqGAN ---
-    /// <summary>logit, prob or neg-log-one-minus-d (the reward from the discriminator's score).</summary>
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce | SettingReaders.Ppo, "logit, prob or neg-log-one-minus-d: the reward from the discriminator's (or reward model's) score.")]
     [JsonPropertyName("reward")] public RewardKind Reward { get; init; } = RewardKind.Prob;
-    /// <summary>ema (moving average), batch (batch mean) or none.</summary>
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce, "REINFORCE's baseline: ema (moving average), batch (batch mean) or none.")]
     [JsonPropertyName("baseline")] public BaselineKind Baseline { get; init; } = BaselineKind.Batch;
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce, "Decay of the EMA reward baseline (baseline = ema).")]
     [JsonPropertyName("baseline_decay")] public double BaselineDecay { get; init; } = 0.9;
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce, "Normalise REINFORCE's advantages to zero mean and unit variance within each batch.")]
     [JsonPropertyName("whiten_rewards")] public bool WhitenRewards { get; init; } = true;
-    /// <summary>Per-token KL penalty to the frozen SFT model (REINFORCE; PPO's initial coefficient) (live).</summary>
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce | SettingReaders.Ppo | SettingReaders.Gumbel, "Per-token KL penalty to the frozen SFT model (REINFORCE, Gumbel; PPO's initial coefficient) (live).", Live = true)]
     [JsonPropertyName("kl_coef")] public double KlCoef { get; init; } = 0.1;
-    /// <summary>Entropy bonus coefficient.</summary>
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce, "Entropy bonus coefficient (REINFORCE).")]
     [JsonPropertyName("entropy_coef")] public double EntropyCoef { get; init; } = 0.0;
-    /// <summary>Monte-Carlo rollouts per token (seqgan-rollout).</summary>
+    [Setting(SettingSections.Rollouts, SettingReaders.Rollout, "Monte-Carlo rollouts per token (seqgan-rollout).")]
     [JsonPropertyName("rollouts")] public int Rollouts { get; init; } = 4;
-    /// <summary>Rollout policy lag: beta &lt;- rate beta + (1 - rate) theta (SeqGAN: 0.8).</summary>
+    [Setting(SettingSections.Rollouts, SettingReaders.Rollout, "Rollout policy lag: beta <- rate beta + (1 - rate) theta (SeqGAN: 0.8).")]
     [JsonPropertyName("rollout_update_rate")] public double RolloutUpdateRate { get; init; } = 0.8;
 
     // --- PPO ---
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "PPO optimisation epochs over each batch of rollouts.")]
     [JsonPropertyName("ppo_epochs")] public int PpoEpochs { get; init; } = 4;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Minibatches each PPO epoch is split into.")]
     [JsonPropertyName("ppo_minibatches")] public int PpoMinibatches { get; init; } = 2;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "PPO policy ratio clip (epsilon).")]
     [JsonPropertyName("clip_range")] public double ClipRange { get; init; } = 0.2;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Clip of the value-head update around the old values.")]
     [JsonPropertyName("value_clip_range")] public double ValueClipRange { get; init; } = 0.2;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Weight of the value loss in the PPO objective.")]
     [JsonPropertyName("vf_coef")] public double VfCoef { get; init; } = 0.1;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Discount of the per-token rewards (GAE).")]
     [JsonPropertyName("gamma")] public double Gamma { get; init; } = 1.0;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "GAE lambda: bias/variance trade-off of the advantages.")]
     [JsonPropertyName("lam")] public double Lambda { get; init; } = 0.95;
-    /// <summary>Adaptive KL controller (Ziegler et al.) instead of a fixed kl_coef.</summary>
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Adaptive KL controller (Ziegler et al.) instead of a fixed kl_coef.")]
     [JsonPropertyName("adaptive_kl")] public bool AdaptiveKl { get; init; }
-    /// <summary>Target KL of the adaptive controller (live).</summary>
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Target KL of the adaptive controller (live).", Live = true)]
     [JsonPropertyName("kl_target")] public double KlTarget { get; init; } = 6.0;
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Horizon of the adaptive KL controller (steps).")]
     [JsonPropertyName("kl_horizon")] public double KlHorizon { get; init; } = 10000;
-    /// <summary>The update of the rlhf-proxy method.</summary>
+    [Setting(SettingSections.Rlhf, SettingReaders.RewardModel, "The update of the rlhf-proxy method.")]
     [JsonPropertyName("rlhf_algorithm")] public RlhfAlgorithm RlhfAlgorithm { get; init; } = RlhfAlgorithm.Ppo;
-    /// <summary>Training steps of the rlhf-proxy reward model (a sentiment classifier).</summary>
+    [Setting(SettingSections.Rlhf, SettingReaders.RewardModel, "Training steps of the rlhf-proxy reward model (a sentiment classifier).", AtSetup = true)]
     [JsonPropertyName("reward_model_steps")] public int RewardModelSteps { get; init; } = 150;
 
     // --- Gumbel-Softmax ---
-    /// <summary>Annealing of the inverse temperature beta: none, linear, exp, log, sigmoid, quad, sqrt (live).</summary>
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Annealing of the inverse temperature beta: none, linear, exp, log, sigmoid, quad, sqrt (live).", Live = true)]
     [JsonPropertyName("gumbel_schedule")] public string GumbelSchedule { get; init; } = "exp";
-    /// <summary>Largest inverse temperature (tau = 1 / beta) (live).</summary>
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Largest inverse temperature (tau = 1 / beta) (live).", Live = true)]
     [JsonPropertyName("gumbel_beta_max")] public double GumbelBetaMax { get; init; } = 10;
-    /// <summary>Schedule length in steps; 0 = the run's steps (RelGAN fixes 5000 whatever the run length: a trap).</summary>
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Schedule length in steps; 0 = the run's steps (RelGAN fixes 5000 whatever the run length: a trap).")]
     [JsonPropertyName("gumbel_schedule_steps")] public int GumbelScheduleSteps { get; init; }
-    /// <summary>A fixed tau overriding the schedule; 0 = follow the schedule (live).</summary>
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "A fixed tau overriding the schedule; 0 = follow the schedule (live).", Live = true)]
     [JsonPropertyName("gumbel_tau")] public double GumbelTau { get; init; }
-    /// <summary>Straight-through hard one-hot (true) or soft samples (false) into the discriminator.</summary>
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Straight-through hard one-hot (true) or soft samples (false) into the discriminator.")]
     [JsonPropertyName("gumbel_hard")] public bool GumbelHard { get; init; } = true;
-    /// <summary>Weight of an MLE term on real completions mixed into the Gumbel generator loss.</summary>
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Weight of an MLE term on real completions mixed into the Gumbel generator loss.")]
     [JsonPropertyName("mle_coef")] public double MleCoef { get; init; }
 
     // --- Evaluation, checkpoints, safety ---
-    /// <summary>Evaluate every this many steps (live).</summary>
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "Evaluate every this many steps (live).", Live = true)]
     [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 25;
-    /// <summary>Held-out prompts per evaluation (fixed set, fixed seed).</summary>
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "Held-out prompts per evaluation (fixed set, fixed seed).")]
     [JsonPropertyName("eval_prompts")] public int EvalPrompts { get; init; } = 200;
-    /// <summary>Samples stored per evaluation (shown in the workbench).</summary>
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "Samples stored per evaluation (shown in the workbench).")]
     [JsonPropertyName("samples_per_eval")] public int SamplesPerEval { get; init; } = 16;
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "Write a checkpoint every this many steps.")]
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 50;
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "Checkpoints kept on disk (older ones are deleted).")]
     [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; init; } = 3;
-    /// <summary>What the mode-collapse detector does: warn or pause.</summary>
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "What the mode-collapse detector does: warn or pause.")]
     [JsonPropertyName("collapse_action")] public CollapseAction CollapseAction { get; init; } = CollapseAction.Warn;
-    /// <summary>auto, cpu or cuda.</summary>
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "auto, cpu or cuda.")]
     [JsonPropertyName("device")] public string Device { get; init; } = "auto";
-    /// <summary>libtorch threads (0 = default). Resume is bit-identical only with the same count.</summary>
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "libtorch threads (0 = default). Resume is bit-identical only with the same count.")]
     [JsonPropertyName("threads")] public int Threads { get; init; }
-
-    /// <summary>The keys that may change while a run trains.</summary>
-    public static readonly IReadOnlySet<string> LiveKeys = new HashSet<string>
-    {
-        "gumbel_tau", "gumbel_schedule", "gumbel_beta_max", "d_steps", "d_every", "gen_lr", "disc_lr",
-        "kl_coef", "kl_target", "sample_temperature", "eval_every",
-    };
 
     public static readonly JsonSerializerOptions Json = new()
     {

@@ -28,7 +28,7 @@ public static class RunSetup
     /// </summary>
     public static IAlignmentTask CreateTask(string dataset, Vocabulary vocabulary, TaskContext context) => dataset switch
     {
-        SyntheticReviewsTask.TaskName => new SyntheticReviewsTask(vocabulary),
+        SyntheticReviewsTask.TaskName => new SyntheticReviewsTask(vocabulary, context.MaxNewTokens),
         _ => DataTasks.TryCreate(dataset, vocabulary, context)
             ?? throw new ArgumentException($"dataset: '{dataset}' is not a known dataset (built in: {SyntheticReviewsTask.TaskName}; or imdb:PATH, squad:PATH, jsonl:PATH)."),
     };

@@ -8,9 +8,11 @@ namespace RlGaf.Engine.Tasks;
 /// "Write positive reviews" on the built-in grammar. Prompts are review openings of 0-2 words
 /// ("", "I", "What a", "This film", ...), which leave the sentiment open; the real completions are
 /// the rest of positive reviews. The grammar judges every completion exactly: valid rate, oracle
-/// NLL per token, positive rate, coverage.
+/// NLL per token, positive rate, coverage. Real completions are capped at <paramref name="maxNewTokens"/>
+/// (the run's max_new_tokens, end-of-text included) as generated ones are, so their length is no cue
+/// for the discriminator; a capped one loses its end-of-text, like a generated one that ran out.
 /// </summary>
-public sealed class SyntheticReviewsTask(Vocabulary vocabulary) : IAlignmentTask
+public sealed class SyntheticReviewsTask(Vocabulary vocabulary, int maxNewTokens = int.MaxValue) : IAlignmentTask
 {
     public const string TaskName = "synthetic-reviews";
     private const ulong HeldOutSeed = 0x5EED_E7A1;
@@ -102,6 +104,9 @@ public sealed class SyntheticReviewsTask(Vocabulary vocabulary) : IAlignmentTask
         }
         string prompt = text[..cut], completion = text[cut..];
         int eot = vocabulary.EndOfTextId;
-        return new TaskExample(prompt, [eot, .. vocabulary.Encode(prompt)], completion, [.. vocabulary.Encode(completion), eot]);
+        var tokens = vocabulary.Encode(completion);
+        if (tokens.Length + 1 <= maxNewTokens) return new TaskExample(prompt, [eot, .. vocabulary.Encode(prompt)], completion, [.. tokens, eot]);
+        var capped = tokens[..Math.Max(0, maxNewTokens)];
+        return new TaskExample(prompt, [eot, .. vocabulary.Encode(prompt)], vocabulary.Decode(capped), capped);
     }
 }

@@ -9,9 +9,12 @@ public class CommandLineTests
 {
     private static readonly string Exe = Path.Combine(AppContext.BaseDirectory, "RlGaf.Workbench.dll");
 
-    internal static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args) => RunWith(new Dictionary<string, string>(), args);
+
+    internal static (int Code, string Out, string Err) RunWith(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         psi.ArgumentList.Add(Exe);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -35,6 +38,23 @@ public class CommandLineTests
         Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")) && File.Exists(Path.Combine(dir, "rlgaf-vocab.json")));
         return dir;
     });
+
+    [Fact]
+    public void Train_preset_applies_the_configured_preset_overrides()
+    {
+        var root = Directory.CreateTempSubdirectory("rlgaf-cli-overrides-").FullName;
+        try
+        {
+            // An override the validation refuses shows it was applied; without it, the run would start and fail
+            // on the missing generator instead (a bounded failure either way).
+            var (code, _, err) = RunWith(new Dictionary<string, string> { ["RlGaf__PresetOverrides__batch_size"] = "1" },
+                "train", "--preset", "reinforce", "--set", "generator=" + Path.Combine(root, "no-model"), "--data-root", root);
+            Assert.NotEqual(0, code);
+            Assert.Contains("batch_size: 1", err);
+            Assert.False(Directory.Exists(Path.Combine(root, "runs")) && Directory.EnumerateFileSystemEntries(Path.Combine(root, "runs")).Any(), "a run was created");
+        }
+        finally { Directory.Delete(root, true); }
+    }
 
     [Fact]
     public void Sample_json_gives_gpt2_ids_and_raw_logprobs_reproducibly()

@@ -22,6 +22,25 @@ public class ChartSeriesTests
     }
 
     [Fact]
+    public void A_rollback_drops_the_voided_points_and_later_steps_append_again()
+    {
+        var c = new ChartSeries(Reward, 0.0);
+        for (int step = 1; step <= 5; step++)
+            c.Append(step, new Dictionary<string, double> { ["reward/mean"] = step, ["reward/std"] = 0.1, ["objective/kl"] = -step });
+        Assert.True(c.TruncateAfter(2)); // the run continued from its checkpoint at step 2
+        Assert.False(c.TruncateAfter(2)); // nothing left to drop
+        Assert.Equal(4, c.PointCount);
+        var traces = c.BuildTraces().Cast<Plotly.Blazor.Traces.Scatter>().ToList();
+        Assert.All(traces, t => Assert.True(t.X.Cast<int>().All(x => x <= 2), $"{t.Name} keeps a voided step"));
+        // The redone step 3 is drawn once, with its new value.
+        var ext = c.Append(3, new Dictionary<string, double> { ["reward/mean"] = 30, ["reward/std"] = 0.1, ["objective/kl"] = -30 });
+        Assert.All(ext.X, xs => Assert.Equal([3], xs));
+        Assert.Equal(6, c.PointCount);
+        var band = c.BuildTraces().Cast<Plotly.Blazor.Traces.Scatter>().First();
+        Assert.Equal([1, 2, 3], band.X.Cast<int>());
+    }
+
+    [Fact]
     public void Non_finite_values_become_gaps()
     {
         var c = new ChartSeries(Disc, 0.0);

@@ -62,7 +62,7 @@ public class RunViewsTests
         var views = new RunViews();
         Assert.Equal(RunSettings.Keys.Count, views.Settings.Count);
         Assert.All(views.Settings, s => Assert.NotNull(s.Default));
-        // Help comes from the engine's XML docs (shipped next to it) or the dictionary.
+        // Help comes from the [Setting] attribute of each RunSettings property.
         Assert.Contains("Generator update", views.Setting("method").Help);
         Assert.Contains("learning rate", views.Setting("disc_lr").Help);
         Assert.True(views.Settings.Count(s => s.Help.Length > 0) > views.Settings.Count * 3 / 4);

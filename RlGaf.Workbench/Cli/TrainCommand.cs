@@ -23,7 +23,7 @@ internal static class TrainCommand
         if (preset is not null && DataPresets.Names.Contains(preset))
             settings = DataPresets.Get(preset, data ?? throw new UsageException($"--data: preset '{preset}' needs the dataset path (--data PATH)."));
         else if (data is not null) throw new UsageException("--data is only for the imdb-* and squad-* presets; otherwise use --set dataset=imdb:PATH.");
-        else if (preset is not null) settings = Presets.Get(preset);
+        else if (preset is not null) settings = new Services.RunViews(PresetOverrides()).Preset(preset); // as the web app applies them
         else
         {
             if (!File.Exists(config)) throw new UsageException($"--config: file '{config}' does not exist.");
@@ -164,6 +164,10 @@ internal static class TrainCommand
         try { return new RunStore(dataRoot, StoreLock.Acquire(dataRoot, verb, brief, runId), rebuild); }
         catch (StoreLockException e) { throw new UsageException($"{e.Message} Nothing was done."); }
     }
+
+    /// <summary>RlGaf:PresetOverrides from appsettings.json and the environment (RlGaf__PresetOverrides__KEY).</summary>
+    private static Dictionary<string, string> PresetOverrides() =>
+        WorkbenchPaths.CommandLineConfiguration().GetSection("RlGaf:PresetOverrides").GetChildren().ToDictionary(c => c.Key, c => c.Value ?? "");
 
     private static string DataRoot(ArgParser args) =>
         WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);

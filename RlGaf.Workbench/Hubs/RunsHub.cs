@@ -109,6 +109,7 @@ public sealed class RunsHubFeeds(RunNotifier notifier, IHubContext<RunsHub> hub,
                         SamplesUpdate s => ("samples", s),
                         EventUpdate e => ("event", e),
                         StatusUpdate st => ("status", st),
+                        RolledBackUpdate r => ("rolledback", r),
                         _ => ("update", u),
                     };
                     try { await client.SendAsync(method, payload, _cts.Token); }

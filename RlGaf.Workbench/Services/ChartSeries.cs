@@ -78,6 +78,24 @@ public sealed class ChartSeries(MetricGroup group, double smoothing)
         return new Extension(newTraces, idx.Select(i => (IEnumerable<object>)x[i]).ToList(), idx.Select(i => (IEnumerable<object>)y[i]).ToList(), idx);
     }
 
+    /// <summary>
+    /// Drops every point after <paramref name="step"/> (the run rolled back to its checkpoint there, so they
+    /// are void); true when any was dropped (then rebuild with <see cref="BuildTraces"/>).
+    /// </summary>
+    public bool TruncateAfter(int step)
+    {
+        bool dropped = _band.RemoveAll(b => b.Step > step) > 0;
+        foreach (var s in _series.Values)
+        {
+            int keep = s.Steps.FindIndex(x => x > step);
+            if (keep < 0) continue;
+            s.Steps.RemoveRange(keep, s.Steps.Count - keep);
+            s.Raw.RemoveRange(keep, s.Raw.Count - keep);
+            dropped = true;
+        }
+        return dropped;
+    }
+
     /// <summary>Every trace with all its points (first render, or after the smoothing changed).</summary>
     public IList<ITrace> BuildTraces()
     {

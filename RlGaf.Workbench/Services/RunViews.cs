@@ -1,6 +1,3 @@
-using System.Reflection;
-using System.Text.Json.Serialization;
-using System.Xml.Linq;
 using RlGaf.Engine.Runs;
 
 namespace RlGaf.Workbench.Services;
@@ -18,8 +15,8 @@ public sealed record MetricGroup(string Id, string Title, IReadOnlyList<string> 
 }
 
 /// <summary>
-/// What the pages show, computed here so components stay thin: the settings catalogue with help
-/// texts (the engine's XML docs, a dictionary where those are missing), which settings a method uses,
+/// What the pages show, computed here so components stay thin: the settings catalogue (sections, help
+/// and liveness from RunSettings' [Setting] attributes), which settings a method uses,
 /// the chart groups, TensorBoard-style smoothing, repeated completions and settings diffs.
 /// </summary>
 public sealed class RunViews
@@ -33,28 +30,6 @@ public sealed class RunViews
         new("gumbel", "Gumbel temperature", ["gumbel/tau"], []),
     ];
 
-    private static readonly Dictionary<string, string> ExtraHelp = new()
-    {
-        ["disc_lr"] = "Discriminator learning rate (Adam, live).",
-        ["disc_checkpoint"] = "Model directory the discriminator starts from when disc_init = checkpoint (under a data root).",
-        ["baseline_decay"] = "Decay of the EMA reward baseline (baseline = ema).",
-        ["whiten_rewards"] = "Normalise rewards to zero mean and unit variance within each batch.",
-        ["ppo_epochs"] = "PPO optimisation epochs over each batch of rollouts.",
-        ["ppo_minibatches"] = "Minibatches each PPO epoch is split into.",
-        ["clip_range"] = "PPO policy ratio clip (epsilon).",
-        ["value_clip_range"] = "Clip of the value-head update around the old values.",
-        ["vf_coef"] = "Weight of the value loss in the PPO objective.",
-        ["gamma"] = "Discount of the per-token rewards (GAE).",
-        ["lam"] = "GAE lambda: bias/variance trade-off of the advantages.",
-        ["kl_horizon"] = "Horizon of the adaptive KL controller (steps).",
-        ["checkpoint_every"] = "Write a checkpoint every this many steps.",
-        ["keep_checkpoints"] = "Checkpoints kept on disk (older ones are deleted).",
-    };
-
-    private static readonly string[] DiscKeys = ["disc_lr", "disc_loss", "label_smoothing", "disc_init", "disc_checkpoint", "disc_pretrain_steps", "d_steps", "d_every", "d_epochs"];
-    private static readonly string[] PgKeys = ["reward", "baseline", "baseline_decay", "whiten_rewards"];
-    private static readonly string[] PpoKeys = ["ppo_epochs", "ppo_minibatches", "clip_range", "value_clip_range", "vf_coef", "gamma", "lam", "adaptive_kl", "kl_target", "kl_horizon"];
-
     public IReadOnlyList<SettingInfo> Settings { get; }
 
     /// <summary>The preset the New run page starts with one click.</summary>
@@ -67,18 +42,13 @@ public sealed class RunViews
     public RunViews(IReadOnlyDictionary<string, string>? presetOverrides = null)
     {
         _overrides = presetOverrides ?? new Dictionary<string, string>();
-        var docs = LoadDocs();
         var defaults = new RunSettings();
-        Settings = typeof(RunSettings).GetProperties()
-            .Where(p => p.GetCustomAttribute<JsonPropertyNameAttribute>() is not null)
-            .Select(p =>
-            {
-                var key = p.GetCustomAttribute<JsonPropertyNameAttribute>()!.Name;
-                var type = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
-                var help = docs.GetValueOrDefault(p.Name) ?? ExtraHelp.GetValueOrDefault(key) ?? "";
-                var options = type.IsEnum ? Enum.GetNames(type).Select(n => RunSettingsText.Kebab(n)).ToList() : (IReadOnlyList<string>)[];
-                return new SettingInfo(key, SectionOf(key), help, defaults.Get(key), type, options, RunSettings.LiveKeys.Contains(key));
-            }).ToList();
+        // Sections, help and liveness come from the [Setting] attribute of each RunSettings property.
+        Settings = RunSettings.Metadata.Select(m =>
+        {
+            var options = m.Type.IsEnum ? Enum.GetNames(m.Type).Select(n => RunSettingsText.Kebab(n)).ToList() : (IReadOnlyList<string>)[];
+            return new SettingInfo(m.Key, m.Section, m.Help, defaults.Get(m.Key), m.Type, options, m.Live);
+        }).ToList();
     }
 
     /// <summary>A preset's settings with RlGaf:PresetOverrides applied.</summary>
@@ -91,52 +61,12 @@ public sealed class RunViews
 
     public SettingInfo Setting(string key) => Settings.First(s => s.Key == key);
 
-    private static string SectionOf(string key) => key switch
-    {
-        _ when DiscKeys.Contains(key) => "Discriminator",
-        _ when PgKeys.Contains(key) || key is "kl_coef" or "entropy_coef" => "Reward and policy gradient",
-        "rollouts" or "rollout_update_rate" => "SeqGAN rollouts",
-        _ when PpoKeys.Contains(key) => "PPO",
-        "rlhf_algorithm" or "reward_model_steps" => "RLHF proxy",
-        _ when key.StartsWith("gumbel_", StringComparison.Ordinal) || key == "mle_coef" => "Gumbel-Softmax",
-        "eval_every" or "eval_prompts" or "samples_per_eval" or "checkpoint_every" or "keep_checkpoints" or "collapse_action" or "device" or "threads" => "Evaluation, checkpoints, device",
-        _ => "Run",
-    };
-
-    /// <summary>Whether a setting matters for a method (the form hides the others).</summary>
-    public static bool AppliesTo(string key, TrainingMethod m, string generator = "pretrain")
-    {
-        if (key == "pretrain_steps") return generator == "pretrain";
-        if (DiscKeys.Contains(key)) return m is not (TrainingMethod.Sft or TrainingMethod.RlhfProxy);
-        if (PgKeys.Contains(key)) return m is TrainingMethod.Reinforce or TrainingMethod.SeqganRollout or TrainingMethod.Ppo or TrainingMethod.RlhfProxy;
-        if (key is "kl_coef" or "entropy_coef") return m is not (TrainingMethod.Sft or TrainingMethod.Gumbel);
-        if (key is "rollouts" or "rollout_update_rate") return m == TrainingMethod.SeqganRollout;
-        if (PpoKeys.Contains(key)) return m is TrainingMethod.Ppo or TrainingMethod.RlhfProxy;
-        if (key is "rlhf_algorithm" or "reward_model_steps") return m == TrainingMethod.RlhfProxy;
-        if (key.StartsWith("gumbel_", StringComparison.Ordinal) || key == "mle_coef") return m == TrainingMethod.Gumbel;
-        return true;
-    }
-
-    /// <summary>Summaries of RunSettings' properties from the engine's XML documentation file, when it was shipped.</summary>
-    private static Dictionary<string, string> LoadDocs()
-    {
-        var result = new Dictionary<string, string>();
-        var path = Path.ChangeExtension(typeof(RunSettings).Assembly.Location, ".xml");
-        if (!File.Exists(path)) return result;
-        try
-        {
-            const string prefix = "P:RlGaf.Engine.Runs.RunSettings.";
-            foreach (var m in XDocument.Load(path).Descendants("member"))
-            {
-                var name = (string?)m.Attribute("name");
-                if (name is null || !name.StartsWith(prefix, StringComparison.Ordinal)) continue;
-                var text = string.Join(" ", (m.Element("summary")?.Value ?? "").Split((char[])[' ', '\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries));
-                if (text.Length > 0) result[name[prefix.Length..]] = text;
-            }
-        }
-        catch (System.Xml.XmlException) { }
-        return result;
-    }
+    /// <summary>
+    /// Whether a setting matters for a method (the form hides the others): some part the method uses
+    /// reads it (<see cref="RunSettings.PartsInUse(TrainingMethod, string, RlhfAlgorithm)"/>).
+    /// </summary>
+    public static bool AppliesTo(string key, TrainingMethod m, string generator = "pretrain", RlhfAlgorithm rlhf = RlhfAlgorithm.Ppo) =>
+        (RunSettings.MetadataOf(key).ReadBy & RunSettings.PartsInUse(m, generator, rlhf)) != 0;
 
     // ---- Charts -----------------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ public sealed record EventUpdate(string RunId, EventView Event) : RunUpdate(RunI
 /// <summary>A status change; also sent when a run is created (Queued) or deleted (<see cref="Deleted"/>).</summary>
 public sealed record StatusUpdate(string RunId, RunStatus Status, string? Message, int Step, bool Deleted = false) : RunUpdate(RunId);
 
+/// <summary>The run continued from its checkpoint at <see cref="Step"/>: anything logged after that step is void (the store drops it; charts must too).</summary>
+public sealed record RolledBackUpdate(string RunId, int Step) : RunUpdate(RunId);
+
 /// <summary>One stored sample as pages and clients see it.</summary>
 public sealed record SampleView(int Step, int PromptIndex, string Prompt, string Completion, double DiscScore, double Reward, string? Verdict)
 {

@@ -461,7 +461,11 @@ public sealed class TrainingHost : IHostedService, IDisposable
         run.SamplesLogged += s => _notifier.Publish(new SamplesUpdate(id, s.Select(SampleView.From).ToList()));
         run.EventRaised += e => _notifier.Publish(new EventUpdate(id, EventView.From(e)));
         run.StatusChanged += (status, message) => _notifier.Publish(new StatusUpdate(id, status, message, run.Step));
-        run.ResumedFromCheckpoint += step => _notifier.Publish(new StatusUpdate(id, RunStatus.Running, $"continued from the checkpoint at step {step}", step));
+        run.ResumedFromCheckpoint += step =>
+        {
+            _notifier.Publish(new RolledBackUpdate(id, step));
+            _notifier.Publish(new StatusUpdate(id, RunStatus.Running, $"continued from the checkpoint at step {step}", step));
+        };
     }
 
     private void MarkFailed(string id, string message)

@@ -8,7 +8,11 @@ namespace RlGaf.Engine.Adversarial;
 /// <summary>One stored sample: the completion of a held-out prompt at an evaluation step.</summary>
 public sealed record SampleRecord(int Step, int PromptIndex, string Prompt, string Completion, double DiscScore, double Reward, string? Verdict);
 
-public sealed partial class AdversarialTrainer
+/// <summary>
+/// Completes the fixed held-out prompts with the current policy (temperature 1, fixed seed) and
+/// measures diversity, the task's judge (oracle/*, align/*), and the scorer's view of the samples.
+/// </summary>
+public sealed class Evaluator(TrainerCore core, RewardFunction? reward)
 {
     /// <summary>Seed of evaluation sampling: the same for every run and step, so curves compare.</summary>
     public const ulong EvalSeed = 0xE7A1_5EED;
@@ -25,26 +29,27 @@ public sealed partial class AdversarialTrainer
         cancellationToken.ThrowIfCancellationRequested();
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
-        _heldOut ??= Task.HeldOut(Settings.EvalPrompts);
+        var task = core.Task;
+        _heldOut ??= task.HeldOut(core.Settings.EvalPrompts);
         var prompts = _heldOut.Select(e => e.Prompt).ToList();
-        var (batch, ended) = Generate(Policy, prompts, 1.0, EvalSeed);
+        var (batch, ended) = core.Generate(core.Policy, prompts, 1.0, EvalSeed);
         cancellationToken.ThrowIfCancellationRequested();
-        var judged = CompletionMetrics.Judged(Task, _heldOut, batch.Completions, ended);
-        var metrics = CompletionMetrics.Of(Task, judged);
+        var judged = CompletionMetrics.Judged(task, _heldOut, batch.Completions, ended);
+        var metrics = CompletionMetrics.Of(task, judged);
 
-        var scorer = Disc ?? RewardModel;
         float[] scores = new float[batch.Count], rewards = new float[batch.Count];
         cancellationToken.ThrowIfCancellationRequested();
-        if (scorer is not null)
+        if (reward is not null)
         {
-            var s = ScoreNoGrad(scorer, batch);
-            scores = s.cpu().data<float>().ToArray();
-            rewards = AdversarialLosses.Reward(s, Settings.Reward).cpu().data<float>().ToArray();
-            metrics["eval/score_mean"] = s.sigmoid().mean().item<float>();
+            // Relative scores (RSGAN) are taken against the held-out prompts' own real completions.
+            var z = reward.Relative(batch, reward.Reference(_heldOut));
+            scores = z.cpu().data<float>().ToArray();
+            rewards = AdversarialLosses.Reward(z, core.Settings.Reward).cpu().data<float>().ToArray();
+            metrics["eval/score_mean"] = z.sigmoid().mean().item<float>();
             metrics["eval/reward_mean"] = rewards.Average();
         }
-        var samples = judged.Take(samplesToKeep).Select((j, i) => new SampleRecord(Step, i, j.PromptText, j.CompletionText,
-            scorer is null ? double.NaN : 1 / (1 + Math.Exp(-scores[i])), scorer is null ? double.NaN : rewards[i], Task.Verdict(j))).ToList();
+        var samples = judged.Take(samplesToKeep).Select((j, i) => new SampleRecord(core.Step, i, j.PromptText, j.CompletionText,
+            reward is null ? double.NaN : 1 / (1 + Math.Exp(-scores[i])), reward is null ? double.NaN : rewards[i], task.Verdict(j))).ToList();
         metrics["time/metrics"] = sw.Elapsed.TotalMilliseconds;
         return (metrics, samples);
     }
