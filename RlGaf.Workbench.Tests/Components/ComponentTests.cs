@@ -132,7 +132,9 @@ public class ComponentTests : IAsyncLifetime
 
         cut.Find("#customize-gumbel").Click();
         Assert.NotEmpty(cut.FindAll("#setting-gumbel_tau"));
-        Assert.Empty(cut.FindAll("#setting-kl_coef"));
+        // Gumbel reads kl_coef (its KL anchor), so the form shows it; PPO's epochs it never reads.
+        Assert.NotEmpty(cut.FindAll("#setting-kl_coef"));
+        Assert.Empty(cut.FindAll("#setting-ppo_epochs"));
     }
 
     [Fact]
