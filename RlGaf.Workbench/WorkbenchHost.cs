@@ -31,6 +31,7 @@ public static class WorkbenchHost
         if (string.IsNullOrWhiteSpace(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
             builder.WebHost.UseUrls(AccessToken.DefaultUrl);
         var options = builder.Configuration.GetSection("RlGaf").Get<WorkbenchOptions>() ?? new WorkbenchOptions();
+        var dataRoot = WorkbenchPaths.DataRoot(options.DataRoot);
         var urls = ListenUrls(builder.Configuration).ToList();
         // Raw, not bound: "" (the opt-out) and absent (generate one) must stay apart.
         var access = AccessToken.Resolve(builder.Configuration[AccessToken.ConfigKey], urls);
@@ -46,13 +47,13 @@ public static class WorkbenchHost
         builder.Services.AddSingleton<ModelLibrary>();
         builder.Services.AddSingleton<CheckpointComparer>();
         // Suites live under DATA/experiments (listed after a restart) and share the training host's slots.
-        builder.Services.AddSingleton(sp => new ExperimentService(Path.Combine(WorkbenchPaths.DataRoot(options.DataRoot), "experiments"),
+        builder.Services.AddSingleton(sp => new ExperimentService(Path.Combine(dataRoot, "experiments"),
             sp.GetRequiredService<PathPolicy>(), sp.GetRequiredService<TrainingHost>(), options.PresetOverrides, options.Threads));
         builder.Services.AddSingleton<PathPolicy>();
         builder.Services.AddSingleton<DatasetCatalog>();
         // The store holds the data root's one-writer lock as the workbench for the life of the app.
-        builder.Services.AddSingleton(_ => new RunStore(WorkbenchPaths.DataRoot(options.DataRoot),
-            StoreLock.Acquire(WorkbenchPaths.DataRoot(options.DataRoot), StoreHolder.Workbench), options.RebuildStore));
+        builder.Services.AddSingleton(_ => new RunStore(dataRoot,
+            StoreLock.Acquire(dataRoot, StoreHolder.Workbench), options.RebuildStore));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
@@ -61,7 +62,7 @@ public static class WorkbenchHost
 
         var app = builder.Build();
         var securityLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlGaf.Workbench.Security");
-        RefuseDataRootInWebRoot(WorkbenchPaths.DataRoot(options.DataRoot), app.Environment.WebRootPath);
+        RefuseDataRootInWebRoot(dataRoot, app.Environment.WebRootPath);
         RunStore claimed;
         try { claimed = app.Services.GetRequiredService<RunStore>(); }
         catch (Exception e) when (e is StoreLockException or StoreCorruptException) { ((IDisposable)app).Dispose(); throw; } // another process writes this data root, or its database is damaged
