@@ -149,7 +149,7 @@ public class LoadTests(ITestOutputHelper output)
                     Assert.Equal(Enumerable.Range(1, Steps), await RewardSteps(p));
                     var arrived = await p.EvaluateAsync<Dictionary<string, double>>("() => window.__rlgafArrivals['plot-reward'] || {}");
                     foreach (var (step, t) in arrived)
-                        if (sent.TryGetValue(int.Parse(step), out var at))
+                        if (t >= 0 && sent.TryGetValue(int.Parse(step), out var at))
                             chartLatency.Add(t - (at - DateTime.UnixEpoch).TotalMilliseconds);
                 }
                 Assert.NotEmpty(chartLatency);
@@ -192,23 +192,25 @@ public class LoadTests(ITestOutputHelper output)
     private static Task<int[]> RewardSteps(IPage page) => page.EvaluateAsync<int[]>(
         "() => { const t = (document.getElementById('plot-reward')?.data || []).find(t => t.name === 'reward/mean (raw)'); return t ? Array.from(t.x) : []; }");
 
-    /// <summary>Records, per chart and step, when Plotly finished drawing a point that came in through extendTraces (the browser's wall clock).</summary>
+    /// <summary>
+    /// Records, per step of the reward chart, when Plotly finished drawing it (the browser's wall clock):
+    /// at each plotly_afterplot, the steps of the raw reward trace not seen before. Independent of how
+    /// the page feeds its charts.
+    /// </summary>
     private const string ArrivalHook = """
         () => {
           if (window.__rlgafArrivals) return;
-          window.__rlgafArrivals = {};
-          const original = window.Plotly.extendTraces;
-          window.Plotly.extendTraces = function (id, data, indices, max) {
-            const result = original.apply(this, arguments);
-            const done = () => {
-              const t = performance.timeOrigin + performance.now();
-              const key = typeof id === 'string' ? id : id.id;
-              const seen = (window.__rlgafArrivals[key] ??= {});
-              for (const xs of data.x) for (const x of xs) if (!(x in seen)) seen[x] = t;
-            };
-            if (result && result.then) result.then(done); else done();
-            return result;
+          const seen = {};
+          window.__rlgafArrivals = { 'plot-reward': seen };
+          const el = document.getElementById('plot-reward');
+          const mark = () => {
+            const t = performance.timeOrigin + performance.now();
+            const trace = (el.data || []).find(d => d.name === 'reward/mean (raw)');
+            if (trace) for (const x of trace.x) if (!(x in seen)) seen[x] = t;
           };
+          mark(); // what the page drew before the hook: not live points, dropped below
+          for (const k of Object.keys(seen)) seen[k] = -1;
+          el.on('plotly_afterplot', mark);
         }
         """;
 
