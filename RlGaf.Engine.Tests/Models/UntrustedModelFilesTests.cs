@@ -64,6 +64,19 @@ public sealed class UntrustedModelFilesTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_state_too_big_or_not_a_state_is_refused_naming_the_file()
+    {
+        var state = Path.Combine(dir, "state.json");
+        using (var f = new FileStream(state, FileMode.Create)) f.SetLength(RunCheckpoint.MaxStateBytes + 1); // sparse: no real 256 MB written
+        Assert.Contains($"{state}: {RunCheckpoint.MaxStateBytes + 1:N0} bytes, more than a checkpoint state can have",
+            Assert.Throws<InvalidDataException>(() => RunCheckpoint.ReadState(dir)).Message);
+        File.WriteAllText(state, "{\n  \"step\": \"twelve\"\n}");
+        var e = Assert.Throws<InvalidDataException>(() => RunCheckpoint.ReadState(dir));
+        Assert.StartsWith($"{state}: not a checkpoint state (line 2", e.Message);
+        Assert.DoesNotContain("twelve", e.Message); // errors name the place, not the content
+    }
+
+    [Fact]
     public void A_model_that_fails_a_check_after_loading_is_disposed()
     {
         // Loads fine, then rlgaf-model.json is invalid: the loaded model must not leak.

@@ -146,9 +146,26 @@ public static class RunCheckpoint
         return null;
     }
 
-    public static RunState ReadState(string checkpointDir) =>
-        JsonSerializer.Deserialize<RunState>(File.ReadAllText(Path.Combine(checkpointDir, StateFile)), Json)
-        ?? throw new InvalidDataException($"{checkpointDir}: empty state.");
+    /// <summary>Most bytes a state.json may have: it holds scalars and small buffers, so anything bigger is not ours.</summary>
+    public const long MaxStateBytes = 256L << 20;
+
+    /// <summary>A checkpoint's scalar state; a file too big or not a state gives an error naming it, never a crash or a huge allocation.</summary>
+    public static RunState ReadState(string checkpointDir)
+    {
+        var path = Path.Combine(checkpointDir, StateFile);
+        long size = new FileInfo(path).Length;
+        if (size > MaxStateBytes)
+            throw new InvalidDataException($"{path}: {size:N0} bytes, more than a checkpoint state can have ({MaxStateBytes >> 20} MB); not a checkpoint this workbench wrote.");
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return JsonSerializer.Deserialize<RunState>(stream, Json) ?? throw new InvalidDataException($"{path}: empty state.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not a checkpoint state (line {e.LineNumber + 1}: {e.Message.Split('.')[0]}).");
+        }
+    }
 
     /// <summary>
     /// Restores a trainer built with the same settings: weights, optimizer state, then the step and each

@@ -57,6 +57,23 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void A_lock_file_that_cannot_be_opened_is_a_clear_error_not_a_stack_trace()
+    {
+        var root = Directory.CreateTempSubdirectory("rlgaf-cli-badlock-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "store.lock")); // a folder where the lock file belongs (root ignores permissions, a folder it cannot open)
+            var (code, _, err) = Run("runs", "--data-root", root);
+            Assert.NotEqual(0, code);
+            Assert.Contains("error: runs:", err);
+            Assert.Contains(Path.Combine(root, "store.lock"), err);
+            Assert.DoesNotContain("   at ", err); // no stack frames
+            Assert.False(File.Exists(Path.Combine(root, "rlgaf.db")), "the store opened without its lock");
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
     public void Sample_json_gives_gpt2_ids_and_raw_logprobs_reproducibly()
     {
         var (code, @out, err) = Run("sample", "--model", TinyModel.Value, "--prompt", "What a", "--num", "3", "--seed", "5", "--temperature", "0.8", "--top-k", "20", "--json", "--max-new-tokens", "20");

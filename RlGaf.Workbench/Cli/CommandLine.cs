@@ -38,7 +38,7 @@ public static class CommandLine
             return 2;
         }
         catch (Exception e) when (e is KeyNotFoundException or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or Engine.Runtime.TorchRuntimeException
-                                   or Storage.StoreCorruptException)
+                                   or Storage.StoreCorruptException or Storage.StoreLockException)
         {
             Console.Error.WriteLine($"error: {args[0]}: {e.Message}");
             return 1;

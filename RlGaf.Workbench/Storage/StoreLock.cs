@@ -154,6 +154,12 @@ public sealed class StoreLock : IDisposable
         }
         catch (FileNotFoundException) when (!exclusive) { return null; }
         catch (IOException e) when (IsLockConflict(e)) { return null; }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            // Not another holder: the lock file cannot be opened at all (a folder in its place, no permission, a read-only disk).
+            throw new StoreLockException($"cannot open the lock file {path} of data root {dataRoot}: {e.Message} " +
+                                         "Check that it is a file this user may read and write (delete it if nothing runs on this root).", null);
+        }
     }
 
     // .NET reports a lock conflict as an IOException whose HResult is the OS error: EWOULDBLOCK from
