@@ -358,9 +358,9 @@ public static class EvalSuite
         foreach (var bySeed in runs.GroupBy(r => r.Seed))
         {
             var first = bySeed.First();
-            var s = RunSettings.FromJson(File.ReadAllText(Path.Combine(first.RunDir, AdversarialRun.SettingsFile)));
             var sftDir = Path.Combine(first.RunDir, RunSetup.SftDir);
             if (!Directory.Exists(sftDir)) continue;
+            var s = RunSettings.FromJson(File.ReadAllText(Path.Combine(first.RunDir, AdversarialRun.SettingsFile)));
             var loaded = ModelDirectory.Load(sftDir, CPU);
             using var model = loaded.Model;
             var task = RunSetup.CreateTask(s.Dataset, loaded.Vocabulary, new TaskContext(Path.Combine(o.OutDir, "models"), s.MaxNewTokens, loaded.Config.NPositions));
