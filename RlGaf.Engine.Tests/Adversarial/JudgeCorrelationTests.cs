@@ -36,7 +36,7 @@ public class JudgeCorrelationTests
     private sealed class LengthJudgedTask(SyntheticReviewsTask inner) : IAlignmentTask
     {
         public string Name => inner.Name;
-        public Text.Vocabulary Vocabulary => inner.Vocabulary;
+        public Engine.Text.Vocabulary Vocabulary => inner.Vocabulary;
         public IReadOnlyList<TaskExample> SampleReal(int count, ulong seed) => inner.SampleReal(count, seed);
         public IReadOnlyList<LabelledExample> SampleLabelled(int count, ulong seed) => inner.SampleLabelled(count, seed);
         public IReadOnlyList<TaskExample> HeldOut(int count) => inner.HeldOut(count);
