@@ -20,13 +20,15 @@ public class JudgeCorrelationTests
         var task = new LengthJudgedTask(new SyntheticReviewsTask(sft.Vocabulary));
         var settings = TinySft.Settings(TrainingMethod.Reinforce) with { EvalPrompts = 64, MaxNewTokens = 40 };
         using var trainer = new AdversarialTrainer(task, sft.Model, settings, CPU, Discriminator.FromGenerator(sft.Model, 3));
+        trainer.PretrainDiscriminator(4); // its head starts at zero: every score would tie
         var (metrics, samples) = trainer.Evaluate(64);
         Assert.Equal(64, samples.Count);
         // Recomputed here from what the samples table shows: the discriminator's probability (monotone in its
         // score, so the same ranks) and the completion's length.
         var disc = samples.Select(s => s.DiscScore).ToArray();
         var judge = samples.Select(s => (double)s.Completion.Length).ToArray();
-        Assert.True(judge.Distinct().Count() > 2 && disc.Distinct().Count() > 2);
+        Assert.True(judge.Distinct().Count() > 2, $"{judge.Distinct().Count()} distinct completion lengths");
+        Assert.True(disc.Distinct().Count() > 2, $"{disc.Distinct().Count()} distinct discriminator scores");
         double expected = RankCorrelationTests.Reference(disc, judge);
         Assert.True(double.IsFinite(expected));
         Assert.Equal(expected, metrics["disc/judge_corr"], 6);

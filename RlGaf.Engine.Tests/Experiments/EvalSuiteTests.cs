@@ -148,4 +148,36 @@ public class EvalSuiteTests
             try { Directory.Delete(root, true); } catch (IOException) { }
         }
     }
+
+    [Fact]
+    public void Imdb_suite_reports_the_held_out_judge_its_ceiling_and_judge_agreement_per_method_and_seed()
+    {
+        var csv = Path.Combine(AppContext.BaseDirectory, "Fixtures", "imdb-tiny.csv");
+        var outDir = Path.Combine(Path.GetTempPath(), $"rlgaf-eval-imdb-{Guid.NewGuid():N}");
+        var o = new SuiteOptions
+        {
+            Suite = "imdb", Seeds = 1, StepsBudget = 2, OutDir = outDir, DataPath = csv, Methods = ["reinforce"], Temperatures = [1.0],
+            Adjust = s => s with { PretrainSteps = 5, BatchSize = 4, MaxNewTokens = 8, EvalEvery = 1, EvalPrompts = 8, SamplesPerEval = 4, DiscPretrainSteps = 1, Device = "cpu" },
+        };
+        try
+        {
+            var result = EvalSuite.Run(o, "test");
+            var run = Assert.Single(result.Runs);
+            foreach (var k in new[] { "align/positive-rate", "align/judge-ceiling", "div/distinct-2", "quality/ref-perplexity", "imdb/proxy_score" })
+                Assert.True(double.IsFinite(run.Final[k]), k);
+            Assert.True(run.Final.ContainsKey("disc/judge_corr"));
+            Assert.InRange(run.Final["align/judge-ceiling"], 0.5, 1);
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
+            var metrics = json.RootElement.GetProperty("methods").GetProperty("reinforce").GetProperty("metrics");
+            foreach (var k in new[] { "align/positive-rate", "align/judge-ceiling", "div/distinct-2", "quality/ref-perplexity", "disc/judge_corr" })
+                Assert.True(metrics.TryGetProperty(k, out _), k);
+            var md = File.ReadAllText(Path.Combine(outDir, "results.md"));
+            var runsTable = md[md.IndexOf("## Runs", StringComparison.Ordinal)..];
+            Assert.Contains("| align/positive-rate | align/judge-ceiling | div/distinct-2 | disc/judge_corr |", runsTable);
+        }
+        finally
+        {
+            try { Directory.Delete(outDir, true); } catch (IOException) { }
+        }
+    }
 }

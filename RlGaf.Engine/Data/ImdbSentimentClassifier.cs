@@ -28,11 +28,13 @@ public sealed record ImdbClassifierOptions
 }
 
 /// <summary>
-/// The IMDB sentiment judge: logistic regression over hashed, lower-cased word unigrams and bigrams
-/// (binary features, L2-normalised per review), trained with AdaGrad in plain C#: deterministic for a
-/// seed, seconds on 2 CPU cores, a small file. It scores align/positive-rate for IMDB runs and is the
-/// frozen reward model of the RLHF-proxy baseline there: <see cref="Logit"/> / <see cref="ProbabilityPositive"/>
-/// of a (prompt + completion) text.
+/// An IMDB sentiment classifier: logistic regression over hashed binary features (<see cref="ImdbFeatures"/>:
+/// word uni- and bigrams, or character 3-5-grams; L2-normalised per review), trained with AdaGrad in
+/// plain C#: deterministic for a seed, seconds to minutes on 2 CPU cores, a small file. Two of them
+/// serve an IMDB run (<see cref="Tasks.ImdbTask"/>): the word model, trained on the train half, is the
+/// RLHF proxy's frozen reward model; the character model, trained on part of the test half, is the
+/// judge of align/positive-rate. Both score a (prompt + completion) text: <see cref="Logit"/> /
+/// <see cref="ProbabilityPositive"/>.
 /// </summary>
 public sealed class ImdbSentimentClassifier
 {

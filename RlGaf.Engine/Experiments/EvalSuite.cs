@@ -245,8 +245,9 @@ public static class EvalSuite
             // A checkpoint at every evaluation: a suite cut off mid-run loses at most one evaluation interval.
             CheckpointEvery = Math.Max(1, o.StepsBudget / 6), KeepCheckpoints = 1, CollapseAction = CollapseAction.Warn,
         };
-        s = o.Sets.Aggregate(s, (acc, kv) => acc.With(kv.Key, kv.Value));
         s = s with { SamplesPerEval = Math.Min(s.EvalPrompts, o.Suite == "imdb" ? 64 : 8) };
+        // --set last (before a test's Adjust), as before Sets existed: the user's value wins over the suite's.
+        s = o.Sets.Aggregate(s, (acc, kv) => acc.With(kv.Key, kv.Value));
         return (o.Adjust?.Invoke(s) ?? s).Validate();
     }
 

@@ -18,7 +18,7 @@ public static class SuiteReport
                       $"({o.StepsBudget}) for every method, each from the same pretrained SFT generator of its seed (cached in `models/`); " +
                       "wall-clock therefore differs and is reported (training phase only: after SFT pretraining, reward-model training and " +
                       "discriminator pretraining). Every figure is the last evaluation (fixed held-out prompts, fixed seed, temperature 1), " +
-                      "mean ± sample std over seeds; `disc/*` are the last training step's. Collapse = the collapse detector raised at " +
+                      "mean ± sample std over seeds; `disc/*` are the last training step's except `disc/judge_corr` (the last evaluation's). Collapse = the collapse detector raised at " +
                       "least one alert during the run.");
         if (o.Suite == "imdb")
             sb.AppendLine().AppendLine("`align/positive-rate` is the held-out judge's (character n-grams, trained on half of the test split, which no method " +
