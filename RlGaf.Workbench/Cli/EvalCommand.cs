@@ -44,7 +44,8 @@ internal static class EvalCommand
         Engine.Runtime.TorchRuntime.SetThreads(threads);
         var o = new SuiteOptions
         {
-            Suite = suite, Seeds = seeds, StepsBudget = budget, OutDir = outDir, DataPath = data, Threads = threads,
+            // The data path absolute: suite.json keeps it, and eval --resume may run from another folder.
+            Suite = suite, Seeds = seeds, StepsBudget = budget, OutDir = outDir, DataPath = data is null ? null : Path.GetFullPath(data), Threads = threads,
             Sets = sets.Select(kv => KeyValuePair.Create(kv.Key, kv.Value)).ToList(), // saved in suite.json: a resume applies them again
             Methods = methods is null ? SuiteOptions.DefaultMethods : methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
