@@ -60,4 +60,124 @@ public class EvalSuiteTests
                 try { Directory.Delete(outDir, true); } catch (IOException) { }
         }
     }
+
+    private static SuiteOptions Tiny(string outDir) 
+    {
+        var tiny = TinySft.Settings(TrainingMethod.Sft);
+        return new SuiteOptions
+        {
+            Suite = "synthetic-reviews", Seeds = 1, StepsBudget = 4, OutDir = outDir, Methods = ["sft", "reinforce"], Temperatures = [1.0],
+            Adjust = s => s with
+            {
+                Generator = tiny.Generator, BatchSize = tiny.BatchSize, MaxNewTokens = tiny.MaxNewTokens, EvalEvery = 2,
+                EvalPrompts = tiny.EvalPrompts, SamplesPerEval = 4, DiscPretrainSteps = 1, Device = "cpu",
+            },
+        };
+    }
+
+    /// <summary>results.json without what differs between two sittings by nature: timings and the command line.</summary>
+    private static string Comparable(string dir)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "results.json")))!;
+        Strip(node);
+        return node.ToJsonString();
+
+        static void Strip(System.Text.Json.Nodes.JsonNode? n)
+        {
+            if (n is System.Text.Json.Nodes.JsonObject o)
+            {
+                foreach (var k in o.Select(kv => kv.Key).Where(k => k is "wall_clock_s" or "command" || k.StartsWith("time/", StringComparison.Ordinal)).ToList()) o.Remove(k);
+                foreach (var kv in o) Strip(kv.Value);
+            }
+            else if (n is System.Text.Json.Nodes.JsonArray a) foreach (var x in a) Strip(x);
+        }
+    }
+
+    [Fact]
+    public void A_suite_cut_off_mid_run_resumes_to_the_results_of_an_uninterrupted_one()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"rlgaf-resume-{Guid.NewGuid():N}");
+        string whole = Path.Combine(root, "whole"), cut = Path.Combine(root, "cut");
+        try
+        {
+            EvalSuite.Run(Tiny(whole), "test");
+
+            // Cut the second run (reinforce) right after its step-2 checkpoint, as a stop or a crash would.
+            using var cts = new CancellationTokenSource();
+            var log = new List<string>();
+            bool inReinforce = false;
+            void Log(string line)
+            {
+                lock (log) log.Add(line);
+                inReinforce |= line.Contains("reinforce seed 1", StringComparison.Ordinal);
+                if (inReinforce && line.Trim() == "checkpoint ckpt-0000002") cts.Cancel();
+            }
+            Assert.ThrowsAny<OperationCanceledException>(() => EvalSuite.Run(Tiny(cut), "test", Log, ct: cts.Token));
+            Assert.False(File.Exists(Path.Combine(cut, "results.md")));
+            var sftDir = EvalSuite.RunDirOf(Tiny(cut), "sft", 1);
+            var reinforceDir = EvalSuite.RunDirOf(Tiny(cut), "reinforce", 1);
+            Assert.True(File.Exists(Path.Combine(sftDir, EvalSuite.RunRecordFile)));
+            Assert.False(File.Exists(Path.Combine(reinforceDir, EvalSuite.RunRecordFile)));
+            var sftRecordTime = File.GetLastWriteTimeUtc(Path.Combine(sftDir, EvalSuite.RunRecordFile));
+            // What a killed process leaves after its last checkpoint: a later step's line, then a line torn mid-write. Both are void.
+            File.AppendAllText(Path.Combine(reinforceDir, SuiteRunJournal.FileName),
+                "{\"step\":3,\"kind\":\"eval\",\"clock\":1,\"metrics\":{\"div/distinct-2\":0.123}}\n{\"step\":4,\"ki");
+
+            var (saved, command) = EvalSuite.LoadSaved(cut);
+            Assert.Equal(("synthetic-reviews", 1, 4, true), (saved.Suite, saved.Seeds, saved.StepsBudget, saved.Resume));
+            Assert.Equal("test", command);
+            var resumedLog = new List<string>();
+            var resumed = EvalSuite.Run(Tiny(cut) with { Resume = true }, "test", resumedLog.Add);
+            Assert.Contains(resumedLog, l => l.Contains("sft seed 1: finished in an earlier sitting, kept", StringComparison.Ordinal));
+            Assert.Contains(resumedLog, l => l.Trim() == "continuing from the checkpoint at step 2");
+            Assert.Equal(sftRecordTime, File.GetLastWriteTimeUtc(Path.Combine(sftDir, EvalSuite.RunRecordFile))); // not rerun
+            Assert.All(resumed.Runs, r => Assert.Equal([0, 2, 4], r.Curve.Select(c => c.Step).ToArray()));
+            Assert.Equal(Comparable(whole), Comparable(cut));
+
+            // Killed after the run's last checkpoint but before its record: it reopens at its end, trains nothing, reports the same.
+            File.Delete(Path.Combine(reinforceDir, EvalSuite.RunRecordFile));
+            EvalSuite.Run(Tiny(cut) with { Resume = true }, "test");
+            Assert.Equal(Comparable(whole), Comparable(cut));
+
+            // A resume must finish the suite it started.
+            var e = Assert.Throws<ArgumentException>(() => EvalSuite.Run(Tiny(cut) with { Resume = true, StepsBudget = 6 }, "test"));
+            Assert.StartsWith("--steps-budget:", e.Message);
+        }
+        finally
+        {
+            try { Directory.Delete(root, true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public void Imdb_suite_reports_the_held_out_judge_its_ceiling_and_judge_agreement_per_method_and_seed()
+    {
+        var csv = Path.Combine(AppContext.BaseDirectory, "Fixtures", "imdb-tiny.csv");
+        var outDir = Path.Combine(Path.GetTempPath(), $"rlgaf-eval-imdb-{Guid.NewGuid():N}");
+        var o = new SuiteOptions
+        {
+            Suite = "imdb", Seeds = 1, StepsBudget = 2, OutDir = outDir, DataPath = csv, Methods = ["reinforce"], Temperatures = [1.0],
+            Adjust = s => s with { PretrainSteps = 5, BatchSize = 4, MaxNewTokens = 8, EvalEvery = 1, EvalPrompts = 8, SamplesPerEval = 4, DiscPretrainSteps = 1, Device = "cpu" },
+        };
+        try
+        {
+            var result = EvalSuite.Run(o, "test");
+            var run = Assert.Single(result.Runs);
+            foreach (var k in new[] { "align/positive-rate", "align/judge-ceiling", "div/distinct-2", "quality/ref-perplexity", "imdb/proxy_score" })
+                Assert.True(double.IsFinite(run.Final[k]), k);
+            Assert.True(run.Final.ContainsKey("disc/judge_corr"));
+            Assert.InRange(run.Final["align/judge-ceiling"], 0.5, 1);
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
+            var metrics = json.RootElement.GetProperty("methods").GetProperty("reinforce").GetProperty("metrics");
+            foreach (var k in new[] { "align/positive-rate", "align/judge-ceiling", "div/distinct-2", "quality/ref-perplexity", "disc/judge_corr" })
+                Assert.True(metrics.TryGetProperty(k, out _), k);
+            var md = File.ReadAllText(Path.Combine(outDir, "results.md"));
+            var runsTable = md[md.IndexOf("## Runs", StringComparison.Ordinal)..];
+            Assert.Contains("| align/positive-rate | align/judge-ceiling | div/distinct-2 | disc/judge_corr |", runsTable);
+        }
+        finally
+        {
+            try { Directory.Delete(outDir, true); } catch (IOException) { }
+        }
+    }
 }

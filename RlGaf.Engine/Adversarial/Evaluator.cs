@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RlGaf.Engine.Evaluation;
+using RlGaf.Engine.Metrics;
 using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
@@ -47,6 +48,8 @@ public sealed class Evaluator(TrainerCore core, RewardFunction? reward)
             rewards = AdversarialLosses.Reward(z, core.Settings.Reward).cpu().data<float>().ToArray();
             metrics["eval/score_mean"] = z.sigmoid().mean().item<float>();
             metrics["eval/reward_mean"] = rewards.Average();
+            // Near zero: the scorer ranks samples by something other than what the task's judge rewards (style, length).
+            metrics["disc/judge_corr"] = RankCorrelation.Spearman(scores.Select(v => (double)v).ToArray(), judged.Select(task.JudgeScore).ToArray());
         }
         var samples = judged.Take(samplesToKeep).Select((j, i) => new SampleRecord(core.Step, i, j.PromptText, j.CompletionText,
             reward is null ? double.NaN : 1 / (1 + Math.Exp(-scores[i])), reward is null ? double.NaN : rewards[i], task.Verdict(j))).ToList();

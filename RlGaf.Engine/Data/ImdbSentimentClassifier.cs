@@ -5,9 +5,17 @@ using RlGaf.Engine.Corpora.SyntheticReviews;
 
 namespace RlGaf.Engine.Data;
 
+/// <summary>
+/// What a classifier reads. Words: lower-cased word unigrams and bigrams (the RLHF proxy's reward
+/// model). Chars: lower-cased character 3- to 5-grams across word boundaries (the held-out judge), so
+/// the judge and the reward model share neither training reviews nor features.
+/// </summary>
+public enum ImdbFeatures { Words = 0, Chars = 1 }
+
 /// <summary>Training settings of <see cref="ImdbSentimentClassifier"/>.</summary>
 public sealed record ImdbClassifierOptions
 {
+    public ImdbFeatures Features { get; init; } = ImdbFeatures.Words;
     /// <summary>Feature buckets = 2^HashBits (word unigrams and bigrams are hashed into them).</summary>
     public int HashBits { get; init; } = 18;
     public int Epochs { get; init; } = 8;
@@ -20,37 +28,48 @@ public sealed record ImdbClassifierOptions
 }
 
 /// <summary>
-/// The IMDB sentiment judge: logistic regression over hashed, lower-cased word unigrams and bigrams
-/// (binary features, L2-normalised per review), trained with AdaGrad in plain C#: deterministic for a
-/// seed, seconds on 2 CPU cores, a small file. It scores align/positive-rate for IMDB runs and is the
-/// frozen reward model of the RLHF-proxy baseline there: <see cref="Logit"/> / <see cref="ProbabilityPositive"/>
-/// of a (prompt + completion) text.
+/// An IMDB sentiment classifier: logistic regression over hashed binary features (<see cref="ImdbFeatures"/>:
+/// word uni- and bigrams, or character 3-5-grams; L2-normalised per review), trained with AdaGrad in
+/// plain C#: deterministic for a seed, seconds to minutes on 2 CPU cores, a small file. Two of them
+/// serve an IMDB run (<see cref="Tasks.ImdbTask"/>): the word model, trained on the train half, is the
+/// RLHF proxy's frozen reward model; the character model, trained on part of the test half, is the
+/// judge of align/positive-rate. Both score a (prompt + completion) text: <see cref="Logit"/> /
+/// <see cref="ProbabilityPositive"/>.
 /// </summary>
 public sealed class ImdbSentimentClassifier
 {
-    private const string Magic = "rlgaf-imdb-sentiment/1";
+    private const string MagicV1 = "rlgaf-imdb-sentiment/1", Magic = "rlgaf-imdb-sentiment/2";
     private readonly float[] _weights;
     private readonly int _bits;
+    private readonly ImdbFeatures _features;
     private float _bias;
 
     /// <summary>Accuracy on the test split when trained by <see cref="Train(ImdbDataset, ImdbClassifierOptions?, Action{string}?)"/>; NaN otherwise.</summary>
     public double TestAccuracy { get; private set; } = double.NaN;
     public int TrainExamples { get; private set; }
 
-    private ImdbSentimentClassifier(int bits, float[] weights, float bias)
+    /// <summary>The features this classifier reads.</summary>
+    public ImdbFeatures FeatureKind => _features;
+
+    private ImdbSentimentClassifier(int bits, float[] weights, float bias, ImdbFeatures features = ImdbFeatures.Words)
     {
+        _features = features;
         _bits = bits;
         _weights = weights;
         _bias = bias;
     }
 
     /// <summary>Trains on the train split and measures accuracy on the test split.</summary>
-    public static ImdbSentimentClassifier Train(ImdbDataset data, ImdbClassifierOptions? options = null, Action<string>? log = null)
+    public static ImdbSentimentClassifier Train(ImdbDataset data, ImdbClassifierOptions? options = null, Action<string>? log = null) =>
+        Train(data.Train, data.Test, options, log, "IMDB sentiment classifier");
+
+    /// <summary>Trains on <paramref name="train"/> and measures accuracy on <paramref name="test"/> (logged under <paramref name="name"/>).</summary>
+    public static ImdbSentimentClassifier Train(IReadOnlyList<ImdbReview> train, IReadOnlyList<ImdbReview> test, ImdbClassifierOptions? options, Action<string>? log, string name)
     {
         var sw = Stopwatch.StartNew();
-        var c = Train(data.Train.Select(r => (r.Text, r.Positive)), options);
-        c.TestAccuracy = c.Accuracy(data.Test.Select(r => (r.Text, r.Positive)));
-        log?.Invoke($"IMDB sentiment classifier: {c.TrainExamples} train reviews, test accuracy {c.TestAccuracy:P1} on {data.Test.Count}, {sw.Elapsed.TotalSeconds:0.0}s");
+        var c = Train(train.Select(r => (r.Text, r.Positive)), options);
+        c.TestAccuracy = c.Accuracy(test.Select(r => (r.Text, r.Positive)));
+        log?.Invoke($"{name}: {c.TrainExamples} train reviews, accuracy {c.TestAccuracy:P1} on {test.Count} held-out reviews, {sw.Elapsed.TotalSeconds:0.0}s");
         return c;
     }
 
@@ -60,9 +79,9 @@ public sealed class ImdbSentimentClassifier
         var o = options ?? new ImdbClassifierOptions();
         if (o.HashBits is < 10 or > 26) throw new ArgumentException($"hash_bits: {o.HashBits} must be in [10, 26].");
         if (o.Epochs < 1) throw new ArgumentException($"epochs: {o.Epochs} must be at least 1.");
-        var docs = examples.Select(e => (Features: Features(e.Text, o.HashBits), Label: e.Positive ? 1.0 : 0.0)).ToList();
+        var docs = examples.Select(e => (Features: FeaturesOf(e.Text, o.HashBits, o.Features), Label: e.Positive ? 1.0 : 0.0)).ToList();
         if (docs.Count == 0) throw new ArgumentException("The classifier needs at least one labelled review.");
-        var c = new ImdbSentimentClassifier(o.HashBits, new float[1 << o.HashBits], 0) { TrainExamples = docs.Count };
+        var c = new ImdbSentimentClassifier(o.HashBits, new float[1 << o.HashBits], 0, o.Features) { TrainExamples = docs.Count };
         var accum = new float[1 << o.HashBits];
         double biasAccum = 0;
         var order = Enumerable.Range(0, docs.Count).ToArray();
@@ -97,7 +116,7 @@ public sealed class ImdbSentimentClassifier
     /// <summary>Log-odds that the text is positive.</summary>
     public double Logit(string text)
     {
-        var f = Features(text, _bits);
+        var f = FeaturesOf(text, _bits, _features);
         double z = _bias;
         if (f.Length == 0) return z;
         float x = 1f / MathF.Sqrt(f.Length);
@@ -129,6 +148,7 @@ public sealed class ImdbSentimentClassifier
             using (var header = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true))
             {
                 header.Write(Magic);
+                header.Write((int)_features);
                 header.Write(_bits);
                 header.Write(_bias);
                 header.Write(TestAccuracy);
@@ -147,7 +167,10 @@ public sealed class ImdbSentimentClassifier
         {
             using var file = File.OpenRead(path);
             using var header = new BinaryReader(file, Encoding.UTF8, leaveOpen: true);
-            if (header.ReadString() != Magic) throw new InvalidDataException($"{path}: not an IMDB sentiment classifier ('{Magic}').");
+            var magic = header.ReadString();
+            if (magic != Magic && magic != MagicV1) throw new InvalidDataException($"{path}: not an IMDB sentiment classifier ('{Magic}').");
+            int kind = magic == MagicV1 ? 0 : header.ReadInt32();
+            if (!Enum.IsDefined((ImdbFeatures)kind)) throw new InvalidDataException($"{path}: unknown feature kind {kind}.");
             int bits = header.ReadInt32();
             if (bits is < 10 or > 26) throw new InvalidDataException($"{path}: hash bits {bits} out of range.");
             float bias = header.ReadSingle();
@@ -156,7 +179,7 @@ public sealed class ImdbSentimentClassifier
             var weights = new float[1 << bits];
             using var deflate = new DeflateStream(file, CompressionMode.Decompress);
             deflate.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan()));
-            return new ImdbSentimentClassifier(bits, weights, bias) { TestAccuracy = acc, TrainExamples = trained };
+            return new ImdbSentimentClassifier(bits, weights, bias, (ImdbFeatures)kind) { TestAccuracy = acc, TrainExamples = trained };
         }
         catch (Exception e) when (e is EndOfStreamException || (e is InvalidDataException && !e.Message.StartsWith(path, StringComparison.Ordinal)))
         {
@@ -165,6 +188,35 @@ public sealed class ImdbSentimentClassifier
     }
 
     private static double Sigmoid(double z) => 1 / (1 + Math.Exp(-z));
+
+    private static int[] FeaturesOf(string text, int bits, ImdbFeatures kind) => kind == ImdbFeatures.Chars ? CharFeatures(text, bits) : Features(text, bits);
+
+    /// <summary>
+    /// Distinct hashed character 3-, 4- and 5-grams of the lower-cased text with runs of white space
+    /// made one space and a space added at both ends (so word starts and ends are grams of their own).
+    /// </summary>
+    internal static int[] CharFeatures(string text, int bits)
+    {
+        var chars = new List<char>(text.Length + 2) { ' ' };
+        foreach (char c in text)
+        {
+            if (char.IsWhiteSpace(c)) { if (chars[^1] != ' ') chars.Add(' '); }
+            else chars.Add(char.ToLowerInvariant(c));
+        }
+        if (chars[^1] != ' ') chars.Add(' ');
+        var set = new HashSet<int>();
+        uint mask = (1u << bits) - 1;
+        for (int i = 0; i < chars.Count; i++)
+        {
+            ulong h = 0x84222325CBF29CE4UL; // a different FNV basis than the word features: no shared buckets by design
+            for (int n = 1; n <= 5 && i + n <= chars.Count; n++)
+            {
+                h = (h ^ chars[i + n - 1]) * 1099511628211UL;
+                if (n >= 3) set.Add((int)(Mix(h + (ulong)n) & mask));
+            }
+        }
+        return [.. set];
+    }
 
     /// <summary>Distinct hashed features: lower-cased words (letters, digits, apostrophes), "!" and "?", and adjacent word pairs.</summary>
     internal static int[] Features(string text, int bits)

@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Text.Json.Serialization;
 using RlGaf.Engine.Checkpoints;
 using RlGaf.Engine.Metrics;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Runs;
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Tasks;
 using static TorchSharp.torch;
 
@@ -31,6 +33,13 @@ public sealed record SuiteOptions
     public Func<RunSettings, RunSettings>? Adjust { get; init; }
     /// <summary>libtorch threads per run (0 = default).</summary>
     public int Threads { get; init; }
+    /// <summary>Settings applied to every run (eval --set key=value), before <see cref="Adjust"/>; saved in suite.json so a resume applies them again.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Sets { get; init; } = [];
+    /// <summary>
+    /// Continue the suite in <see cref="OutDir"/>: each finished run (RUN/suite-run.json) is kept and not
+    /// rerun, a run that was cut off continues from its last checkpoint, the others start.
+    /// </summary>
+    public bool Resume { get; init; }
 
     public static readonly IReadOnlyList<string> DefaultMethods = ["sft", "rlhf-proxy", "reinforce", "ppo", "gumbel", "seqgan-rollout"];
     public static readonly IReadOnlyList<string> Suites = ["synthetic-reviews", "imdb", "squad"];
@@ -103,13 +112,79 @@ public static class EvalSuite
         };
         var div = new[] { "div/distinct-1", "div/distinct-2", "div/distinct-3", "div/self-bleu-4", "div/unique-ratio" };
         var cov = suite == "synthetic-reviews" ? new[] { "oracle/coverage" } : [];
-        return [.. align, .. quality, .. div, .. cov, "disc/real_score", "disc/fake_score", "disc/acc"];
+        var judge = suite == "imdb" ? new[] { "align/judge-ceiling", "imdb/proxy_score" } : [];
+        return [.. align, .. judge, .. quality, .. div, .. cov, "disc/real_score", "disc/fake_score", "disc/acc", "disc/judge_corr"];
+    }
+
+    /// <summary>The suite's options (OUT/suite.json), written when it starts: what eval --resume reads back.</summary>
+    public const string SuiteFile = "suite.json";
+    /// <summary>A finished run's record (RUN/suite-run.json): a resumed suite keeps that run.</summary>
+    public const string RunRecordFile = "suite-run.json";
+
+    /// <summary>The run folder of a method and seed.</summary>
+    public static string RunDirOf(SuiteOptions o, string method, int seed) => Path.Combine(o.OutDir, "runs", $"{method}-seed{seed}");
+
+    /// <summary>
+    /// The options of the suite in <paramref name="dir"/> (its suite.json), set to resume there; the
+    /// command line it was made by. Errors name the file.
+    /// </summary>
+    public static (SuiteOptions Options, string CommandLine) LoadSaved(string dir)
+    {
+        var path = Path.Combine(dir, SuiteFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not a suite folder to resume (no {SuiteFile}; suites started before resume existed cannot be resumed).", path);
+        SavedSuite? saved;
+        try { saved = System.Text.Json.JsonSerializer.Deserialize<SavedSuite>(File.ReadAllText(path)); }
+        catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{path}: not a valid {SuiteFile} ({e.Message})."); }
+        if (saved is null) throw new InvalidDataException($"{path}: empty {SuiteFile}.");
+        var o = new SuiteOptions
+        {
+            Suite = saved.Suite, Seeds = saved.Seeds, StepsBudget = saved.StepsBudget, OutDir = dir, DataPath = saved.DataPath,
+            Methods = saved.Methods, Temperatures = saved.Temperatures, Threads = saved.Threads, Sets = saved.Sets.ToList(), Resume = true,
+        };
+        try { o.Validate(); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
+        return (o, saved.Command);
+    }
+
+    private static void SaveOrCheck(SuiteOptions o, string commandLine)
+    {
+        var path = Path.Combine(o.OutDir, SuiteFile);
+        var mine = new SavedSuite
+        {
+            Suite = o.Suite, Seeds = o.Seeds, StepsBudget = o.StepsBudget, Methods = [.. o.Methods], DataPath = o.DataPath,
+            Temperatures = [.. o.Temperatures], Threads = o.Threads, Sets = o.Sets.ToDictionary(kv => kv.Key, kv => kv.Value), Command = commandLine,
+        };
+        if (o.Resume && File.Exists(path))
+        {
+            var (saved, _) = LoadSaved(o.OutDir);
+            // A resume must finish the suite it started: other methods, seeds or budgets would mix two experiments in one table.
+            string? differs = saved.Suite != o.Suite ? "--suite" : saved.Seeds != o.Seeds ? "--seeds" : saved.StepsBudget != o.StepsBudget ? "--steps-budget"
+                : !saved.Methods.SequenceEqual(o.Methods) ? "--methods" : saved.DataPath != o.DataPath ? "--data" : null;
+            if (differs is not null) throw new ArgumentException($"{differs}: differs from the suite being resumed ({path}); resume it as it was started.");
+            return;
+        }
+        DurableFiles.WriteAllTextAtomic(path, System.Text.Json.JsonSerializer.Serialize(mine, SuiteReport.Json));
+    }
+
+    /// <summary>suite.json.</summary>
+    private sealed record SavedSuite
+    {
+        [JsonPropertyName("suite")] public string Suite { get; init; } = "";
+        [JsonPropertyName("seeds")] public int Seeds { get; init; }
+        [JsonPropertyName("steps_budget")] public int StepsBudget { get; init; }
+        [JsonPropertyName("methods")] public List<string> Methods { get; init; } = [];
+        [JsonPropertyName("data")] public string? DataPath { get; init; }
+        [JsonPropertyName("temperatures")] public List<double> Temperatures { get; init; } = [];
+        [JsonPropertyName("threads")] public int Threads { get; init; }
+        [JsonPropertyName("sets")] public Dictionary<string, string> Sets { get; init; } = [];
+        [JsonPropertyName("command")] public string Command { get; init; } = "";
     }
 
     public static SuiteResult Run(SuiteOptions o, string commandLine, Action<string>? log = null, Action<int, int>? progress = null, CancellationToken ct = default)
     {
         o.Validate();
         Directory.CreateDirectory(o.OutDir);
+        SaveOrCheck(o, commandLine);
         var modelsRoot = Path.Combine(o.OutDir, "models");
         var runs = new List<SuiteRun>();
         int total = o.Seeds * o.Methods.Count, done = 0;
@@ -119,10 +194,20 @@ public static class EvalSuite
             {
                 ct.ThrowIfCancellationRequested();
                 var s = SettingsFor(o, method, seed);
-                var dir = Path.Combine(o.OutDir, "runs", $"{method}-seed{seed}");
-                if (Directory.Exists(dir)) Directory.Delete(dir, true);
-                log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: {s.Steps} generator updates in {dir}");
-                runs.Add(RunOne(method, seed, dir, s, modelsRoot, log, ct));
+                var dir = RunDirOf(o, method, seed);
+                if (o.Resume && ReadRecord(dir) is { } kept)
+                {
+                    log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: finished in an earlier sitting, kept ({dir})");
+                    runs.Add(kept);
+                    done++;
+                    progress?.Invoke(done, total);
+                    continue;
+                }
+                // A run cut off mid-way continues from its last checkpoint (its settings.json is authoritative).
+                bool reopen = o.Resume && File.Exists(Path.Combine(dir, AdversarialRun.SettingsFile));
+                if (!reopen && Directory.Exists(dir)) Directory.Delete(dir, true);
+                log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: {s.Steps} generator updates in {dir}{(reopen ? " (continuing the run that was cut off)" : "")}");
+                runs.Add(RunOne(method, seed, dir, reopen ? null : s, modelsRoot, log, ct));
                 // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: it is not
                 // done, and after the last run the suite must not go on to write results.md over it.
                 ct.ThrowIfCancellationRequested();
@@ -157,45 +242,110 @@ public static class EvalSuite
         s = s with
         {
             Seed = seed, Steps = o.StepsBudget, EvalEvery = Math.Max(1, o.StepsBudget / 6), Threads = o.Threads,
-            CheckpointEvery = Math.Max(o.StepsBudget, 1), KeepCheckpoints = 1, CollapseAction = CollapseAction.Warn,
+            // A checkpoint at every evaluation: a suite cut off mid-run loses at most one evaluation interval.
+            CheckpointEvery = Math.Max(1, o.StepsBudget / 6), KeepCheckpoints = 1, CollapseAction = CollapseAction.Warn,
         };
         s = s with { SamplesPerEval = Math.Min(s.EvalPrompts, o.Suite == "imdb" ? 64 : 8) };
+        // --set last (before a test's Adjust), as before Sets existed: the user's value wins over the suite's.
+        s = o.Sets.Aggregate(s, (acc, kv) => acc.With(kv.Key, kv.Value));
         return (o.Adjust?.Invoke(s) ?? s).Validate();
     }
 
-    private static SuiteRun RunOne(string method, int seed, string dir, RunSettings s, string modelsRoot, Action<string>? log, CancellationToken ct)
+    /// <param name="s">Settings of a new run; null to continue the run in <paramref name="dir"/> from its last checkpoint.</param>
+    private static SuiteRun RunOne(string method, int seed, string dir, RunSettings? s, string modelsRoot, Action<string>? log, CancellationToken ct)
+    {
+        using var run = s is null ? AdversarialRun.Open(dir, modelsRoot) : AdversarialRun.Create(dir, s, modelsRoot);
+        bool continued = s is null && !run.StartsOver;
+        if (continued) log?.Invoke($"  continuing from the checkpoint at step {run.Step}");
+        var journal = SuiteRunJournal.Open(dir, continued ? run.Step : null);
+        double offset = journal.Clock;
+        // A continued run has trained before: its clock goes on from there (set-up is not counted, as on a fresh start).
+        Stopwatch? clock = continued && journal.Entries.Count > 0 ? Stopwatch.StartNew() : null;
+        double Now() => offset + (clock?.Elapsed.TotalSeconds ?? 0);
+        var samplesFile = Path.Combine(dir, "final-samples.txt");
+        run.MetricsLogged += (step, m) =>
+        {
+            bool eval = m.ContainsKey(DiversityReport.Distinct2Name);
+            if (eval) clock ??= Stopwatch.StartNew(); // the step-0 evaluation: set-up (pretraining, reward model, D pretraining) is over
+            journal.Append(new JournalEntry { Step = step, Kind = eval ? "eval" : "train", Clock = Now(), Metrics = new Dictionary<string, double>(m) });
+        };
+        // Written at every evaluation: a run continued at its very end logs no new samples.
+        run.SamplesLogged += list => DurableFiles.WriteAllTextAtomic(samplesFile, string.Concat(list.Select(x => x.Completion + "\n")));
+        run.EventRaised += e =>
+        {
+            if (e.Kind != RunEventKinds.Collapse) return;
+            journal.Append(new JournalEntry { Step = e.Step, Kind = "collapse", Clock = Now(), Message = e.Message });
+            log?.Invoke($"  collapse at step {e.Step}: {e.Message}");
+        };
+        run.Log += m =>
+        {
+            if (m.StartsWith("pretrain", StringComparison.Ordinal) || m.StartsWith("reward model acc", StringComparison.Ordinal)
+                || m.StartsWith("IMDB", StringComparison.Ordinal) || m.StartsWith("checkpoint", StringComparison.Ordinal)) log?.Invoke("  " + m);
+        };
+        run.Execute(cancellationToken: ct);
+        var result = Summarise(method, seed, dir, run.Status.ToString().ToLowerInvariant(), journal);
+        if (!File.Exists(samplesFile)) File.WriteAllText(samplesFile, "");
+        log?.Invoke($"  {result.Status} in {result.WallClockSeconds:0.0}s of training");
+        // An interrupted run is not done: no record, so a resume continues it.
+        if (run.Status != RunStatus.Interrupted && !ct.IsCancellationRequested) WriteRecord(result);
+        return result;
+    }
+
+    /// <summary>A run's result from its journal: the last evaluation, the last training step's disc/* figures, the curve, the alerts.</summary>
+    private static SuiteRun Summarise(string method, int seed, string dir, string status, SuiteRunJournal journal)
     {
         var curve = new SortedDictionary<int, Dictionary<string, double>>();
         var lastTrain = new Dictionary<string, double>();
         bool collapse = false;
-        Stopwatch? clock = null;
-        var samples = new List<string>();
-        using var run = AdversarialRun.Create(dir, s, modelsRoot);
-        run.MetricsLogged += (step, m) =>
+        double seconds = double.NaN;
+        foreach (var e in journal.Entries)
         {
-            if (m.ContainsKey(DiversityReport.Distinct2Name))
-            {
-                clock ??= Stopwatch.StartNew(); // the step-0 evaluation: set-up (pretraining, reward model, D pretraining) is over
-                curve[step] = new Dictionary<string, double>(m);
-            }
-            else foreach (var (k, v) in m) lastTrain[k] = v;
-        };
-        run.SamplesLogged += list => { samples.Clear(); samples.AddRange(list.Select(x => x.Completion)); };
-        run.EventRaised += e =>
-        {
-            if (e.Kind == RunEventKinds.Collapse) { collapse = true; log?.Invoke($"  collapse at step {e.Step}: {e.Message}"); }
-        };
-        run.Log += m => { if (m.StartsWith("pretrain", StringComparison.Ordinal) || m.StartsWith("reward model acc", StringComparison.Ordinal)) log?.Invoke("  " + m); };
-        run.Execute(cancellationToken: ct);
-        double seconds = clock?.Elapsed.TotalSeconds ?? double.NaN;
+            if (e.Kind == "eval") { curve[e.Step] = e.Metrics ?? []; seconds = e.Clock; }
+            else if (e.Kind == "train") { foreach (var (k, v) in e.Metrics ?? []) lastTrain[k] = v; seconds = e.Clock; }
+            else if (e.Kind == "collapse") collapse = true;
+        }
         var final = new Dictionary<string, double>(curve.Count > 0 ? curve.Last().Value : []);
         // Discriminator statistics at the end: the last training step's figures.
         foreach (var k in new[] { "disc/real_score", "disc/fake_score", "disc/acc" })
             final[k] = lastTrain.GetValueOrDefault(k, double.NaN);
-        File.WriteAllLines(Path.Combine(dir, "final-samples.txt"), samples);
-        log?.Invoke($"  {run.Status.ToString().ToLowerInvariant()} in {seconds:0.0}s of training");
-        return new SuiteRun(method, seed, dir, run.Status.ToString().ToLowerInvariant(), seconds, collapse, final,
-            curve.Select(kv => (kv.Key, kv.Value)).ToList());
+        return new SuiteRun(method, seed, dir, status, seconds, collapse, final, curve.Select(kv => (kv.Key, kv.Value)).ToList());
+    }
+
+    private sealed record RunRecord
+    {
+        [JsonPropertyName("method")] public string Method { get; init; } = "";
+        [JsonPropertyName("seed")] public int Seed { get; init; }
+        [JsonPropertyName("status")] public string Status { get; init; } = "";
+        [JsonPropertyName("wall_clock_s")] public double WallClockSeconds { get; init; }
+        [JsonPropertyName("collapse")] public bool Collapse { get; init; }
+        [JsonPropertyName("final")] public Dictionary<string, double> Final { get; init; } = [];
+        [JsonPropertyName("curve")] public List<CurvePoint> Curve { get; init; } = [];
+    }
+
+    private sealed record CurvePoint([property: JsonPropertyName("step")] int Step, [property: JsonPropertyName("metrics")] Dictionary<string, double> Metrics);
+
+    private static void WriteRecord(SuiteRun r)
+    {
+        var record = new RunRecord
+        {
+            Method = r.Method, Seed = r.Seed, Status = r.Status, WallClockSeconds = r.WallClockSeconds, Collapse = r.CollapseFired,
+            Final = new Dictionary<string, double>(r.Final), Curve = r.Curve.Select(c => new CurvePoint(c.Step, c.Metrics)).ToList(),
+        };
+        DurableFiles.WriteAllTextAtomic(Path.Combine(r.RunDir, RunRecordFile), System.Text.Json.JsonSerializer.Serialize(record, SuiteReport.Json));
+    }
+
+    /// <summary>A finished run's record, or null when the run has none (not started, cut off, or the record is unreadable: then it is redone).</summary>
+    private static SuiteRun? ReadRecord(string dir)
+    {
+        var path = Path.Combine(dir, RunRecordFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var r = System.Text.Json.JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(path), SuiteReport.Json);
+            return r is null ? null : new SuiteRun(r.Method, r.Seed, dir, r.Status, r.WallClockSeconds, r.Collapse, r.Final,
+                r.Curve.Select(c => (c.Step, c.Metrics)).ToList());
+        }
+        catch (System.Text.Json.JsonException) { return null; }
     }
 
     /// <summary>
@@ -209,9 +359,9 @@ public static class EvalSuite
         foreach (var bySeed in runs.GroupBy(r => r.Seed))
         {
             var first = bySeed.First();
-            var s = RunSettings.FromJson(File.ReadAllText(Path.Combine(first.RunDir, AdversarialRun.SettingsFile)));
             var sftDir = Path.Combine(first.RunDir, RunSetup.SftDir);
             if (!Directory.Exists(sftDir)) continue;
+            var s = RunSettings.FromJson(File.ReadAllText(Path.Combine(first.RunDir, AdversarialRun.SettingsFile)));
             var loaded = ModelDirectory.Load(sftDir, CPU);
             using var model = loaded.Model;
             var task = RunSetup.CreateTask(s.Dataset, loaded.Vocabulary, new TaskContext(Path.Combine(o.OutDir, "models"), s.MaxNewTokens, loaded.Config.NPositions));

@@ -18,8 +18,13 @@ public static class SuiteReport
                       $"({o.StepsBudget}) for every method, each from the same pretrained SFT generator of its seed (cached in `models/`); " +
                       "wall-clock therefore differs and is reported (training phase only: after SFT pretraining, reward-model training and " +
                       "discriminator pretraining). Every figure is the last evaluation (fixed held-out prompts, fixed seed, temperature 1), " +
-                      "mean ± sample std over seeds; `disc/*` are the last training step's. Collapse = the collapse detector raised at " +
+                      "mean ± sample std over seeds; `disc/*` are the last training step's except `disc/judge_corr` (the last evaluation's). Collapse = the collapse detector raised at " +
                       "least one alert during the run.");
+        if (o.Suite == "imdb")
+            sb.AppendLine().AppendLine("`align/positive-rate` is the held-out judge's (character n-grams, trained on half of the test split, which no method " +
+                                       "sees); `align/judge-ceiling` is the same judge's positive rate on real positive held-out continuations (the most a " +
+                                       "method can expect); `imdb/proxy_score` is the RLHF proxy's reward model's mean P(positive) (word n-grams, train half). " +
+                                       "`disc/judge_corr`: Spearman correlation of the discriminator's (or reward model's) score with the judge's over the evaluation samples.");
         if (o.Suite == "imdb")
             sb.AppendLine().AppendLine("`quality/ref-perplexity`: perplexity of each run's final samples under the pretrained generator of the next seed " +
                                        "(seed s is judged by seed s mod n + 1; with one seed, by its own), a held-out reference model.");
@@ -38,12 +43,15 @@ public static class SuiteReport
         sb.AppendLine();
         sb.AppendLine("## Runs");
         sb.AppendLine();
-        sb.AppendLine($"| method | seed | status | {r.QualityKey} | {r.DiversityKey} | wall-clock s | collapse | directory |");
-        sb.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        // Per seed: the quality and diversity axes, the task's alignment figure(s), and how the scorer agrees with the judge.
+        var perRun = new List<string> { r.QualityKey, r.DiversityKey };
+        perRun.AddRange(new[] { "align/positive-rate", "align/judge-ceiling", "squad/f1", "div/distinct-2", "disc/judge_corr" }
+            .Where(k => r.MetricKeys.Contains(k) && !perRun.Contains(k)));
+        sb.AppendLine($"| method | seed | status | {string.Join(" | ", perRun)} | wall-clock s | collapse | directory |");
+        sb.AppendLine("| --- | --- | --- | " + string.Join(" | ", perRun.Select(_ => "---")) + " | --- | --- | --- |");
         foreach (var x in r.Runs)
-            sb.AppendLine($"| {x.Method} | {x.Seed} | {x.Status} | {Num(x.Final.GetValueOrDefault(r.QualityKey, double.NaN))} | " +
-                          $"{Num(x.Final.GetValueOrDefault(r.DiversityKey, double.NaN))} | {Num(x.WallClockSeconds)} | {(x.CollapseFired ? "yes" : "no")} | " +
-                          $"`{Path.GetRelativePath(o.OutDir, x.RunDir)}` |");
+            sb.AppendLine($"| {x.Method} | {x.Seed} | {x.Status} | {string.Join(" | ", perRun.Select(k => Num(x.Final.GetValueOrDefault(k, double.NaN))))} | " +
+                          $"{Num(x.WallClockSeconds)} | {(x.CollapseFired ? "yes" : "no")} | `{Path.GetRelativePath(o.OutDir, x.RunDir)}` |");
         if (r.Sweep.Count > 0)
         {
             sb.AppendLine();
@@ -80,8 +88,9 @@ public static class SuiteReport
         steps_budget = r.Options.StepsBudget,
         equal_compute = "same number of generator updates for every method; wall-clock reported",
         command = r.CommandLine,
-        results_md = r.ResultsMarkdown,
-        plots = r.Plots,
+        // Paths relative to the suite's folder: the folder can be moved or committed (docs/results/SUITE) and still read.
+        results_md = Path.GetFileName(r.ResultsMarkdown),
+        plots = r.Plots.Select(Path.GetFileName),
         quality_key = r.QualityKey,
         diversity_key = r.DiversityKey,
         methods = r.Options.Methods.ToDictionary(m => m, m => new
@@ -92,7 +101,7 @@ public static class SuiteReport
         }),
         runs = r.Runs.Select(x => new
         {
-            method = x.Method, seed = x.Seed, status = x.Status, run_dir = x.RunDir, wall_clock_s = x.WallClockSeconds,
+            method = x.Method, seed = x.Seed, status = x.Status, run_dir = Path.GetRelativePath(r.Options.OutDir, x.RunDir), wall_clock_s = x.WallClockSeconds,
             collapse = x.CollapseFired, final = x.Final,
         }),
         temperature_sweep = r.Sweep.Select(p => new { seed = p.Seed, temperature = p.Temperature, metrics = p.Metrics }),

@@ -35,4 +35,10 @@ public interface IAlignmentTask
     IReadOnlyDictionary<string, double> Judge(IReadOnlyList<JudgedSample> samples);
     /// <summary>A short verdict for one sample shown in tables (e.g. "valid, positive"); null when the task has none.</summary>
     string? Verdict(JudgedSample sample);
+    /// <summary>
+    /// The judge's score of one sample, higher = more aligned (IMDB: the held-out judge's P(positive);
+    /// synthetic reviews: 1 for a valid positive review, else 0); what disc/judge_corr ranks the
+    /// discriminator's scores against. NaN when the task has no per-sample judge.
+    /// </summary>
+    double JudgeScore(JudgedSample sample) => double.NaN;
 }

@@ -20,7 +20,8 @@ public static class DataTasks
         {
             var data = ImdbLoader.Load(PathOf(dataset, ImdbTask.Prefix));
             var classifier = ImdbTask.EnsureClassifier(data, context.ModelsRoot, context.Log);
-            return new ImdbTask(vocabulary, data, classifier, context.MaxNewTokens, context.Window);
+            var judge = ImdbTask.EnsureJudge(data, context.ModelsRoot, context.Log);
+            return new ImdbTask(vocabulary, data, classifier, context.MaxNewTokens, context.Window, judge);
         }
         if (dataset.StartsWith(SquadTask.Prefix, StringComparison.Ordinal))
             return new SquadTask(vocabulary, SquadLoader.Load(PathOf(dataset, SquadTask.Prefix)), context.MaxNewTokens, context.Window);
@@ -34,7 +35,7 @@ public static class DataTasks
 
     /// <summary>
     /// Training and held-out documents of a prefixed corpus name for pretraining, or null for other names:
-    /// imdb = train-split reviews (held out: the test split); squad = each training prompt + gold completion
+    /// imdb = train-split reviews (held out: the held-out part of the test split, see ImdbSplits); squad = each training prompt + gold completion
     /// at full length (held out: those of the held-out paragraphs); jsonl = prompt + completion a line.
     /// </summary>
     public static (List<string> Train, List<string> HeldOut)? TryLoadDocuments(string corpus, int maxTrain, int maxHeldOut)
@@ -42,7 +43,8 @@ public static class DataTasks
         if (corpus.StartsWith(ImdbTask.Prefix, StringComparison.Ordinal))
         {
             var data = ImdbLoader.Load(PathOf(corpus, ImdbTask.Prefix));
-            return (data.Train.Take(maxTrain).Select(r => r.Text).ToList(), data.Test.Take(maxHeldOut).Select(r => r.Text).ToList());
+            // Held out: the test half's held-out part (the judge's training part is never read here either).
+            return (data.Train.Take(maxTrain).Select(r => r.Text).ToList(), ImdbSplits.Of(data).HeldOut.Take(maxHeldOut).Select(r => r.Text).ToList());
         }
         if (corpus.StartsWith(SquadTask.Prefix, StringComparison.Ordinal))
         {

@@ -75,6 +75,8 @@ public sealed class SyntheticReviewsTask(Vocabulary vocabulary, int maxNewTokens
         return a.IsValid ? $"valid, {a.Sentiment!.Value.ToString().ToLowerInvariant()}" : "not in grammar";
     }
 
+    public double JudgeScore(JudgedSample sample) => Analyze(sample) is { IsValid: true, Sentiment: Sentiment.Positive } ? 1 : 0;
+
     private ReviewAnalysis? Analyze(JudgedSample s) =>
         s.EndedWithEos ? _grammar.Analyze(s.PromptText + s.CompletionText) : null;
 

@@ -155,6 +155,34 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void Eval_resume_keeps_the_finished_runs_and_refuses_a_folder_that_is_not_a_suite()
+    {
+        var dir = Directory.CreateTempSubdirectory("rlgaf-cli-eval-").FullName;
+        try
+        {
+            var (code, _, err) = Run("eval", "--suite", "synthetic-reviews", "--seeds", "1", "--steps-budget", "2", "--methods", "sft", "--out", dir,
+                "--set", $"generator={TinyModel.Value}", "--set", "batch_size=4", "--set", "max_new_tokens=10", "--set", "eval_prompts=6",
+                "--set", "samples_per_eval=4", "--set", "eval_every=1", "--threads", "1", "--json");
+            Assert.True(code == 0, err);
+            Assert.True(File.Exists(Path.Combine(dir, "suite.json")));
+            var resumed = Run("eval", "--resume", dir, "--json");
+            Assert.True(resumed.Code == 0, resumed.Err);
+            Assert.Contains("sft seed 1: finished in an earlier sitting, kept", resumed.Err);
+            using var doc = JsonDocument.Parse(resumed.Out.Trim().Split('\n')[^1]);
+            Assert.Equal("runs/sft-seed1", doc.RootElement.GetProperty("runs")[0].GetProperty("run_dir").GetString());
+
+            var bad = Run("eval", "--resume", Path.Combine(dir, "runs"));
+            Assert.NotEqual(0, bad.Code);
+            Assert.Contains("--resume:", bad.Err);
+            Assert.Contains("suite.json", bad.Err);
+            var mixed = Run("eval", "--resume", dir, "--seeds", "3");
+            Assert.NotEqual(0, mixed.Code);
+            Assert.Contains("--seeds", mixed.Err);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Train_then_runs_then_export_share_one_store()
     {
         var data = Directory.CreateTempSubdirectory("rlgaf-cli-data-").FullName;

@@ -116,6 +116,28 @@ public sealed class ExperimentPagesTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Resume_continues_an_interrupted_suite_and_the_page_shows_its_table()
+    {
+        const string id = "20250102-100000-cccccc";
+        ExperimentFixture.ResumableWithoutTraining(Root, id);
+        ExperimentFixture.Interrupted(Root, "20250102-100000-dddddd"); // started before suites could resume: no button
+        var old = _ctx.Render<ExperimentPage>(p => p.Add(x => x.Id, "20250102-100000-dddddd"));
+        Assert.Empty(old.FindAll("#resume-experiment"));
+        Assert.Contains("run it again", old.Find("#experiment-interrupted").TextContent);
+
+        _ctx.Render<MudPopoverProvider>();
+        var cut = _ctx.Render<ExperimentPage>(p => p.Add(x => x.Id, id));
+        Assert.Contains("Resume keeps them", cut.Find("#experiment-interrupted").TextContent);
+        cut.Find("#resume-experiment").Click();
+        // Every run had finished: the resume keeps all four, writes the table and the page shows it.
+        cut.WaitForAssertion(() => Assert.Equal("completed", cut.Find("#experiment-status").TextContent.Trim()), TimeSpan.FromSeconds(60));
+        cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll(".results-table")), TimeSpan.FromSeconds(10));
+        Assert.Contains(_service!.Log(id), l => l.Contains("reinforce seed 2: finished in an earlier sitting, kept", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(Root, id, "results.json")));
+        Assert.Empty(cut.FindAll("#resume-experiment"));
+    }
+
+    [Fact]
     public void The_list_shows_experiments_found_on_disk_with_their_state()
     {
         ExperimentFixture.Completed(Root, "20250101-100000-aaaaaa");

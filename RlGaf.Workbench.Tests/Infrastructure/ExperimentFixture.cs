@@ -55,6 +55,38 @@ public static class ExperimentFixture
         return dir;
     }
 
+    /// <summary>
+    /// A suite cut off after its last run finished but before its table was written (during the
+    /// temperature sweep, say): every run has its record, so a resume trains nothing and writes the table.
+    /// </summary>
+    public static string ResumableWithoutTraining(string root, string id)
+    {
+        var dir = Interrupted(root, id);
+        File.WriteAllText(Path.Combine(dir, EvalSuite.SuiteFile), JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["suite"] = "synthetic-reviews", ["seeds"] = Seeds, ["steps_budget"] = 4, ["methods"] = Methods, ["data"] = null,
+            ["temperatures"] = new[] { 1.0 }, ["threads"] = 0, ["sets"] = new Dictionary<string, string>(), ["command"] = "fixture",
+        }));
+        foreach (var method in Methods)
+            for (int seed = 1; seed <= Seeds; seed++)
+            {
+                var final = new Dictionary<string, double>
+                {
+                    ["align/positive-rate"] = method == "sft" ? 0.61 : 0.83, ["oracle/nll"] = 1.3, ["oracle/valid-rate"] = 0.95, ["div/distinct-2"] = 0.2,
+                    ["div/self-bleu-4"] = 0.7, ["disc/real_score"] = 0.5, ["disc/fake_score"] = 0.45, ["disc/acc"] = 0.55,
+                };
+                var run = Path.Combine(dir, "runs", $"{method}-seed{seed}");
+                Directory.CreateDirectory(run);
+                File.WriteAllText(Path.Combine(run, EvalSuite.RunRecordFile), JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["method"] = method, ["seed"] = seed, ["status"] = "completed", ["wall_clock_s"] = 10.0 + seed, ["collapse"] = false, ["final"] = final,
+                    ["curve"] = new[] { 0, 2, 4 }.Select(step => new Dictionary<string, object> { ["step"] = step, ["metrics"] = final }).ToList(),
+                }));
+            }
+        WriteManifest(dir, id, "running", runsDone: Seeds * Methods.Length);
+        return dir;
+    }
+
     private static void WriteManifest(string dir, string id, string status, int runsDone) =>
         File.WriteAllText(Path.Combine(dir, ExperimentService.ManifestFile), JsonSerializer.Serialize(new ExperimentManifest
         {

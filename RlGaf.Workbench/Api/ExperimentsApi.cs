@@ -44,6 +44,11 @@ public static class ExperimentsApi
             s.Cancel(id);
             return Results.Accepted($"{Prefix}/{id}", s.Get(id) is { } i ? ExperimentView.From(i) : null);
         }));
+        api.MapPost("/{id}/resume", (string id, ExperimentService s) => Guard(() =>
+        {
+            var job = s.Resume(id);
+            return Results.Accepted($"{Prefix}/{id}", ExperimentView.From(job.Snapshot()));
+        }));
         api.MapDelete("/{id}", (string id, ExperimentService s) => Guard(() => { s.Delete(id); return Results.NoContent(); }));
         // A catch-all segment so that encoded separators and ".." reach the check instead of the router.
         api.MapGet("/{id}/files/{**name}", (string id, string name, ExperimentService s) =>

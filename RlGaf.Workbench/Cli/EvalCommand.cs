@@ -7,10 +7,22 @@ namespace RlGaf.Workbench.Cli;
 internal static class EvalCommand
 {
     public const string Summary = "compare methods on equal generator updates: eval --suite synthetic-reviews|imdb|squad [--seeds N] [--steps-budget N] " +
-                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300)";
+                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300); " +
+                                  "eval --resume DIR [--json] continues an interrupted suite (finished runs kept, the cut-off run from its checkpoint)";
 
     public static int Run(ArgParser args)
     {
+        if (args.String("--resume") is { } resumeDir)
+        {
+            bool asJson = args.Flag("--json");
+            args.EnsureAllUsed(); // everything else is the suite's own, read from its suite.json
+            SuiteOptions saved;
+            string savedCommand;
+            try { (saved, savedCommand) = EvalSuite.LoadSaved(resumeDir); }
+            catch (Exception e) when (e is FileNotFoundException or InvalidDataException) { throw new UsageException($"--resume: {e.Message}"); }
+            Engine.Runtime.TorchRuntime.SetThreads(saved.Threads);
+            return Report(EvalSuite.Run(saved, savedCommand, m => Console.Error.WriteLine(m)), asJson);
+        }
         string suite = args.Required("--suite");
         int seeds = args.Int("--seeds", 1, 100) ?? 3;
         int budget = args.Int("--steps-budget", 1) ?? 120;
@@ -32,14 +44,19 @@ internal static class EvalCommand
         Engine.Runtime.TorchRuntime.SetThreads(threads);
         var o = new SuiteOptions
         {
-            Suite = suite, Seeds = seeds, StepsBudget = budget, OutDir = outDir, DataPath = data, Threads = threads,
-            Adjust = sets.Count == 0 ? null : s => sets.Aggregate(s, (acc, kv) => acc.With(kv.Key, kv.Value)),
+            // The data path absolute: suite.json keeps it, and eval --resume may run from another folder.
+            Suite = suite, Seeds = seeds, StepsBudget = budget, OutDir = outDir, DataPath = data is null ? null : Path.GetFullPath(data), Threads = threads,
+            Sets = sets.Select(kv => KeyValuePair.Create(kv.Key, kv.Value)).ToList(), // saved in suite.json: a resume applies them again
             Methods = methods is null ? SuiteOptions.DefaultMethods : methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         try { o.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         var commandLine = "RlGaf.Workbench eval " + string.Join(' ', Environment.GetCommandLineArgs().SkipWhile(a => a != "eval").Skip(1));
-        var result = EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m));
+        return Report(EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m)), json);
+    }
+
+    private static int Report(SuiteResult result, bool json)
+    {
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(SuiteReport.ToJsonObject(result), CliCommon.JsonLine));

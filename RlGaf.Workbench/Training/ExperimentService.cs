@@ -65,13 +65,14 @@ public sealed class ExperimentJob
     public int RunsDone { get; internal set; }
     public int RunsTotal { get; }
     public string? Error { get; internal set; }
-    public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset Started { get; }
     public DateTimeOffset? Ended { get; internal set; }
     /// <summary>The suite's log lines so far (the last 500; all of them are in the folder's log.txt).</summary>
     public IReadOnlyList<string> Log => [.. _log];
 
-    internal ExperimentJob(string id, string folder, SuiteOptions options, CancellationToken shutdown)
+    internal ExperimentJob(string id, string folder, SuiteOptions options, CancellationToken shutdown, DateTimeOffset? started = null)
     {
+        Started = started ?? DateTimeOffset.UtcNow;
         Id = id;
         Folder = folder;
         Options = options;
@@ -148,9 +149,8 @@ public sealed class ExperimentService : IDisposable
             Methods = (request.Methods ?? []).Select(m => m.Trim()).Where(m => m.Length > 0).Distinct().ToList(),
             // The synthetic suite has its corpus built in: a stale path from the form is not carried along.
             DataPath = suite == "synthetic-reviews" || string.IsNullOrWhiteSpace(request.DataPath) ? null : request.DataPath.Trim(),
-            Adjust = _overrides.Count == 0 ? null : s => _overrides
-                .Where(kv => kv.Key is not ("method" or "seed" or "steps"))
-                .Aggregate(s, (acc, kv) => acc.With(kv.Key, kv.Value)),
+            // Saved in the suite's suite.json, so a resume applies the same overrides even if the configuration changed since.
+            Sets = _overrides.Where(kv => kv.Key is not ("method" or "seed" or "steps")).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList(),
         };
         o.Validate();
         if (o.DataPath is not null)
@@ -201,6 +201,50 @@ public sealed class ExperimentService : IDisposable
         }
         var thread = new Thread(() => Execute(job)) { IsBackground = true, Name = $"experiment {job.Id}" };
         thread.Start();
+        return job;
+    }
+
+    /// <summary>Whether a suite can be resumed: it was interrupted, cancelled or failed, and its folder has the suite.json a resume reads.</summary>
+    public static bool CanResume(ExperimentInfo info) =>
+        info.Status is ExperimentStatus.Interrupted or ExperimentStatus.Cancelled or ExperimentStatus.Failed
+        && File.Exists(Path.Combine(info.Folder, EvalSuite.SuiteFile));
+
+    /// <summary>
+    /// Continues a suite that did not finish, in its own folder and under its own id: finished runs are
+    /// kept, the run that was cut off continues from its last checkpoint, the rest start (see
+    /// <see cref="SuiteOptions.Resume"/>). Takes a training slot like <see cref="Start"/>.
+    /// </summary>
+    public ExperimentJob Resume(string id)
+    {
+        var info = Get(id) ?? throw new KeyNotFoundException($"experiment '{id}' does not exist.");
+        if (info.Status is not (ExperimentStatus.Interrupted or ExperimentStatus.Cancelled or ExperimentStatus.Failed))
+            throw new InvalidOperationException($"experiment {id} is {Kebab(info.Status)}: only an interrupted, cancelled or failed suite can be resumed.");
+        SuiteOptions saved;
+        try { (saved, _) = EvalSuite.LoadSaved(info.Folder); }
+        catch (Exception e) when (e is FileNotFoundException or InvalidDataException) { throw new InvalidOperationException($"experiment {id} cannot be resumed: {e.Message}"); }
+        var options = saved with { Threads = _threads };
+        ExperimentJob job;
+        lock (_startGate)
+        {
+            if (_jobs.Values.FirstOrDefault(j => j.Status == ExperimentStatus.Running) is { } running)
+                throw new InvalidOperationException(WhyCannotStart() ?? $"experiment {running.Id} is running.");
+            var slot = _slots?.ReserveSlot($"experiment {id}");
+            try
+            {
+                job = new ExperimentJob(id, info.Folder, options, _shutdown.Token, info.Started) { Slot = slot, RunsDone = info.RunsDone };
+                job.Append($"resuming: {info.RunsDone} of {info.RunsTotal} runs had finished");
+                WriteManifest(job, ExperimentStatus.Running);
+                _jobs[id] = job;
+            }
+            catch
+            {
+                slot?.Dispose();
+                throw;
+            }
+        }
+        var thread = new Thread(() => Execute(job)) { IsBackground = true, Name = $"experiment {job.Id}" };
+        thread.Start();
+        Notify(job);
         return job;
     }
 
@@ -292,8 +336,7 @@ public sealed class ExperimentService : IDisposable
                                        "--methods", string.Join(',', o.Methods), "--out", Quote(o.OutDir) };
         if (o.DataPath is not null) parts.AddRange(["--data", Quote(o.DataPath)]);
         if (o.Threads > 0) parts.AddRange(["--threads", $"{o.Threads}"]);
-        foreach (var (k, v) in _overrides.Where(kv => kv.Key is not ("method" or "seed" or "steps")).OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            parts.AddRange(["--set", Quote($"{k}={v}")]);
+        foreach (var (k, v) in o.Sets) parts.AddRange(["--set", Quote($"{k}={v}")]);
         return string.Join(' ', parts);
     }
 
