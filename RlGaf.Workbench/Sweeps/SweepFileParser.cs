@@ -32,6 +32,8 @@ public static class SweepFileParser
             root = stream.Documents[0].RootNode as YamlMappingNode ?? throw Error(source, Line(stream.Documents[0].RootNode), null, "expected a mapping of keys (method, metric, parameters, ...).");
         }
         catch (YamlException e) { throw new ArgumentException($"{source}: line {e.Start.Line}: not valid YAML or JSON ({Short(e)})."); }
+        // YamlDotNet 18 throws a bare InvalidOperationException for some unterminated flow mappings: find the line by scanning.
+        catch (InvalidOperationException) { throw new ArgumentException($"{source}: line {LastGoodLine(text)}: not valid YAML or JSON (an unclosed bracket, brace or quote?)."); }
 
         var keys = Keys(root, source, TopKeys, null);
         var method = keys.TryGetValue("method", out var m) ? Scalar(m, source, "method").ToLowerInvariant() switch
@@ -66,7 +68,7 @@ public static class SweepFileParser
             var key = Scalar(new(keyNode, spec), source, "parameters", keyOnly: true);
             if (key == "seed") throw Error(source, Line(keyNode), "parameters.seed", "seeds are the replicate axis, not searched: use the top-level 'seeds' list.");
             if (!RunSettings.Keys.Contains(key)) throw Error(source, Line(keyNode), $"parameters.{key}", $"not a setting (RunSettings keys: {string.Join(", ", RunSettings.Keys.Order())}).");
-            var p = Parameter(key, spec, source);
+            var p = Parameter(key, spec, source, Line(keyNode));
             CheckValues(p, settings, source);
             parameters.Add(p);
         }
@@ -102,12 +104,11 @@ public static class SweepFileParser
         catch (ArgumentException e) { throw Error(source, line, "base", e.Message); }
     }
 
-    private static SweepParameter Parameter(string key, YamlNode spec, string source)
+    private static SweepParameter Parameter(string key, YamlNode spec, string source, int line)
     {
         string at = $"parameters.{key}";
         var p = Keys(Mapping(new(new YamlScalarNode(key), spec), source, at), source,
             ["value", "values", "probabilities", "distribution", "min", "max", "q", "mu", "sigma"], at);
-        int line = Line(spec);
         if (p.ContainsKey("mu") || p.ContainsKey("sigma"))
             throw Error(source, line, at, "normal distributions (mu, sigma) are not supported: use uniform, log_uniform_values, q_uniform or int_uniform.");
         ParameterDistribution? named = p.TryGetValue("distribution", out var dn) ? Scalar(dn, source, $"{at}.distribution") switch
@@ -245,6 +246,18 @@ public static class SweepFileParser
 
     private static bool IsInteger(KeyValuePair<YamlNode, YamlNode> node) =>
         node.Value is YamlScalarNode { Value: { } v } && long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out _);
+
+    private static int LastGoodLine(string text)
+    {
+        int line = 1;
+        try
+        {
+            var scanner = new Scanner(new StringReader(text));
+            while (scanner.MoveNext()) line = (int)scanner.Current!.End.Line;
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException) { }
+        return line;
+    }
 
     private static int Line(YamlNode node) => (int)node.Start.Line;
 
