@@ -78,13 +78,13 @@ public sealed class SweepPagesTests : IAsyncLifetime
         _ctx.Render<MudPopoverProvider>();
         var cut = _ctx.Render<SweepsPage>();
         Assert.NotNull(cut.Find("#no-sweeps"));
-        cut.Find("#sweep-text textarea").Change("method: grid\nmetric: {name: oracle/nll}\nparameters:\n  gen_lrr: {values: [0.001]}\n");
+        cut.Find("textarea#sweep-text").Change("method: grid\nmetric: {name: oracle/nll}\nparameters:\n  gen_lrr: {values: [0.001]}\n");
         cut.Find("#start-sweep").Click();
         Assert.Contains("sweep file: line 4: parameters.gen_lrr: not a setting", cut.Find("#sweep-error").TextContent);
         Assert.Empty(_sweeps!.List());
 
         cut.Find("#generate-sweep").Click();
-        var text = cut.Find("#sweep-text textarea").GetAttribute("value") ?? cut.Find("#sweep-text textarea").TextContent;
+        var text = cut.Find("textarea#sweep-text").GetAttribute("value") ?? cut.Find("textarea#sweep-text").TextContent;
         Assert.Contains("gumbel_tau: {values: [0.5, 1.0]}", text);
         var parsed = SweepFileParser.Parse(text, "form", Presets.Get);
         Assert.Equal(8, SweepPlanner.Trials(parsed, "x", "/tmp/x").Count); // 2 tau x 2 d_steps x 2 seeds
@@ -106,9 +106,9 @@ public sealed class SweepPagesTests : IAsyncLifetime
         Assert.Contains("2.2", cut.Find("#best-configuration").TextContent);
         Assert.Equal(2, cut.Find("#importance-table").QuerySelectorAll("tbody tr").Length);
 
-        cut.Find("#trial-filter input").Input("stopped");
+        cut.Find("input#trial-filter").Input("stopped");
         Assert.Equal(["5"], cut.FindAll(".trial-index").Select(e => e.TextContent.Trim()));
-        cut.Find("#trial-filter input").Input("");
+        cut.Find("input#trial-filter").Input("");
         cut.Find("#sort-best").Click(); // ascending best
         Assert.Equal(["2", "3", "0", "1", "5", "4"], cut.FindAll(".trial-index").Select(e => e.TextContent.Trim()));
 
