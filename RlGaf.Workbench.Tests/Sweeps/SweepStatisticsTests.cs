@@ -24,6 +24,28 @@ public sealed class SweepStatisticsTests
     }
 
     [Fact]
+    public void Seed_groups_are_drawn_as_a_filled_band_around_their_mean()
+    {
+        var one = new Engine.Runs.RunSettings { Seed = 1, GenLr = 0.001 }.ToJson();
+        var two = new Engine.Runs.RunSettings { Seed = 2, GenLr = 0.001 }.ToJson();
+        var other = new Engine.Runs.RunSettings { Seed = 1, GenLr = 0.002 }.ToJson();
+        Assert.Equal(Services.SeedGroupTraces.KeyOf(one), Services.SeedGroupTraces.KeyOf(two));
+        Assert.NotEqual(Services.SeedGroupTraces.KeyOf(one), Services.SeedGroupTraces.KeyOf(other));
+
+        var traces = Services.SeedGroupTraces.Build([
+            new("lr 0.001", [[new(0, 1), new(1, 2)], [new(0, 3), new(1, 6)]]),
+            new("lr 0.002", [[new(0, 5)]]),
+        ]).Cast<Plotly.Blazor.Traces.Scatter>().ToList();
+        Assert.Equal(4, traces.Count); // lower, upper, mean; a single run: its line only
+        Assert.Equal(Plotly.Blazor.Traces.ScatterLib.FillEnum.ToNextY, traces[1].Fill);
+        Assert.Equal(Plotly.Blazor.Traces.ScatterLib.FillEnum.None, traces[0].Fill);
+        Assert.Equal([2.0, 4.0], traces[2].Y.Cast<double>());                                   // means
+        Assert.Equal([2 - Math.Sqrt(2), 4 - Math.Sqrt(8)], traces[0].Y.Cast<double>());         // mean - sample std
+        Assert.Equal([2 + Math.Sqrt(2), 4 + Math.Sqrt(8)], traces[1].Y.Cast<double>());
+        Assert.Equal([5.0], traces[3].Y.Cast<double>());
+    }
+
+    [Fact]
     public void Spearman_matches_the_textbook_example_with_ties()
     {
         // scipy.stats.spearmanr([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) = 0.8207826816681233 (= 8 / sqrt(95) by hand).

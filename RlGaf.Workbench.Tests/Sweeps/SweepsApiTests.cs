@@ -31,9 +31,9 @@ public sealed class SweepsApiTests
         await using var app = await TestApp.StartAsync();
         using var http = app.Client();
 
-        var bad = await http.PostAsync(SweepsApiPath, new StringContent("method: grid\nmetric: {name: x}\nparameters:\n  d_steps: {values: [0]}\n", Encoding.UTF8, "application/yaml"));
+        var bad = await http.PostAsync(SweepsApiPath, new StringContent("method: grid\nmetric: {name: x}\nparameters:\n  d_steps: {values: [-2]}\n", Encoding.UTF8, "application/yaml"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("line 4: parameters.d_steps: value '0'", (await bad.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
+        Assert.Contains("line 4: parameters.d_steps: value '-2'", (await bad.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
         var badField = await http.PostAsJsonAsync(SweepsApiPath, new { config = "x", parallel = 2 });
         Assert.Contains("parallel: unknown field", await badField.Content.ReadAsStringAsync());
 
@@ -52,13 +52,13 @@ public sealed class SweepsApiTests
         await TestApp.WaitFor(() => Get(http, id).GetProperty("sweep").GetProperty("status").GetString() == "cancelled", "the sweep ends cancelled", 60);
         var detail = Get(http, id);
         Assert.All(detail.GetProperty("trials").EnumerateArray(), t => Assert.Equal("stopped", t.GetProperty("state").GetString()));
-        Assert.Equal(["gen_lr", "generator", "method", "steps", "device", "threads"].Order(), detail.GetProperty("parameters").EnumerateArray().Select(p => p.GetString()!).Order());
+        Assert.Equal(new[] { "gen_lr", "generator", "method", "steps", "device", "threads" }.Order(), detail.GetProperty("parameters").EnumerateArray().Select(p => p.GetString()!).Order());
         Assert.Equal(HttpStatusCode.Conflict, (await http.PostAsync($"{SweepsApiPath}/{id}/cancel", null)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"{SweepsApiPath}/nope")).StatusCode);
         await TestApp.WaitFor(() => app.Store.List().All(r => r.Status is Engine.Runs.RunStatus.Stopped or Engine.Runs.RunStatus.Completed), "the trial's run stops", 60);
     }
 
-    private const string SweepsApiPath = Api.SweepsApi.Prefix;
+    private const string SweepsApiPath = RlGaf.Workbench.Api.SweepsApi.Prefix;
 
     private static JsonElement Get(HttpClient http, string id) => http.GetFromJsonAsync<JsonElement>($"{SweepsApiPath}/{id}").GetAwaiter().GetResult();
 }

@@ -51,8 +51,10 @@ internal static class SweepCommand
         try { store = new RunStore(o.DataRoot, StoreLock.Acquire(o.DataRoot, "sweep"), rebuild); }
         catch (StoreLockException ex) { throw new UsageException($"{ex.Message} Nothing was done."); }
         using var _ = store;
-        // The command line reads the paths its user gives, as train does: the data-root policy guards the web app only.
-        var paths = new PathPolicy([Path.GetPathRoot(Path.GetFullPath(o.Config))!]);
+        // The command line reads the paths its user gives, as train does: the data-root policy guards the web app only
+        // (every top-level folder is a root: the policy matches paths strictly under a root, and "/" itself has none above it).
+        var top = Path.GetPathRoot(Path.GetFullPath(o.Config))!;
+        var paths = new PathPolicy([.. Directory.GetDirectories(top), o.DataRoot]);
         int slots = o.MaxParallel ?? 1;
         using var host = new TrainingHost(store, new RunNotifier(), paths, Options.Create(new WorkbenchOptions { MaxConcurrentRuns = Math.Max(slots, 1) }), NullLogger<TrainingHost>.Instance);
         host.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
@@ -95,7 +97,8 @@ internal static class SweepCommand
                 Console.WriteLine($"  #{t.Index,-3} {SweepView.Kebab(t.State),-9} {SweepPlanner.Describe(t.Parameters)} seed={t.Seed}  {done.MetricName} last={Fmt(t.Last)} best={Fmt(t.Best(done.Goal))}" +
                                   (t.Reason is { } why && t.State != TrialState.Completed ? $"  ({why})" : ""));
         }
-        return done.Status == SweepStatus.Completed ? 0 : 1;
+        // Success is a sweep that ended with at least one completed trial (failed trials are listed above).
+        return done.Status == SweepStatus.Completed && trials.Any(t => t.State == TrialState.Completed) ? 0 : 1;
     }
 
     private static string Fmt(double? v) => v is { } x ? x.ToString("G5", System.Globalization.CultureInfo.InvariantCulture) : "-";

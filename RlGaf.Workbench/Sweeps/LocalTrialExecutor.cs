@@ -129,7 +129,12 @@ public sealed class LocalTrialExecutor(TrainingHost host) : ITrialExecutor
             if (!File.Exists(Path.Combine(handle.Id, SettingsFile))) { handles.Add(Submit([spec], maxParallel)[0]); continue; }
             if (ReadFile(handle.Id, RunIdFile) is { } runId && Store.Get(runId) is { Status: RunStatus.Interrupted or RunStatus.Paused })
             {
-                try { host.Resume(runId); } // continues from its last checkpoint
+                // Stopped (ASHA, the user) before the restart but not yet ended: end it; otherwise continue from its last checkpoint.
+                try
+                {
+                    if (File.Exists(Path.Combine(handle.Id, StoppedFile))) host.Stop(runId);
+                    else host.Resume(runId);
+                }
                 catch (InvalidOperationException) { /* queued or ended meanwhile */ }
             }
             handles.Add(handle);
