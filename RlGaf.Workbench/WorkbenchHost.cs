@@ -58,6 +58,9 @@ public static class WorkbenchHost
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
         builder.Services.AddSingleton<RunsHubFeeds>();
+        // Sweeps' Slurm executor (RlGaf:Slurm, docs/cluster.md): trials followed from their folders into this store and the live feed.
+        builder.Services.AddSingleton<Sweeps.ITrialExecutor>(sp => new Cluster.SlurmExecutor(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<RunNotifier>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
 
         var app = builder.Build();
