@@ -57,6 +57,10 @@ public static class WorkbenchHost
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
+        // Sweeps under DATA/sweeps; registered after the host: resumed once it has marked their runs interrupted, detached before it stops.
+        builder.Services.AddSingleton(sp => new Sweeps.SweepService(new Sweeps.SweepStore(dataRoot), sp.GetRequiredService<TrainingHost>(),
+            sp.GetRequiredService<RunViews>().Preset, sp, sp.GetRequiredService<ILogger<Sweeps.SweepService>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Sweeps.SweepService>());
         builder.Services.AddSingleton<RunsHubFeeds>();
         // Sweeps' Slurm executor (RlGaf:Slurm, docs/cluster.md): trials followed from their folders into this store and the live feed.
         builder.Services.AddSingleton<Sweeps.ITrialExecutor>(sp => new Cluster.SlurmExecutor(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<RunNotifier>(),
@@ -100,6 +104,7 @@ public static class WorkbenchHost
         app.MapStaticAssets();
         RunsApi.Map(app);
         ExperimentsApi.Map(app);
+        SweepsApi.Map(app);
         app.MapHub<RunsHub>(RunsHub.Path);
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;

@@ -14,6 +14,7 @@ public static class CommandLine
         ["eval-squad"] = (EvalSquadCommand.Summary, EvalSquadCommand.Run),
         ["bench"] = (BenchCommand.Summary, BenchCommand.Run),
         ["eval"] = (EvalCommand.Summary, EvalCommand.Run),
+        ["sweep"] = (SweepCommand.Summary, SweepCommand.Run),
     };
 
     /// <summary>True when the first argument names a verb (or asks for help); otherwise the web app starts.</summary>
