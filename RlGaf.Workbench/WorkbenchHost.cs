@@ -62,9 +62,6 @@ public static class WorkbenchHost
             sp.GetRequiredService<RunViews>().Preset, sp, sp.GetRequiredService<ILogger<Sweeps.SweepService>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Sweeps.SweepService>());
         builder.Services.AddSingleton<RunsHubFeeds>();
-        // Sweeps' Slurm executor (RlGaf:Slurm, docs/cluster.md): trials followed from their folders into this store and the live feed.
-        builder.Services.AddSingleton<Sweeps.ITrialExecutor>(sp => new Cluster.SlurmExecutor(sp.GetRequiredService<RunStore>(), sp.GetRequiredService<RunNotifier>(),
-            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
 
         var app = builder.Build();

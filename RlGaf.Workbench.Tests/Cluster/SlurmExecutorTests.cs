@@ -67,7 +67,7 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
 
         bool sawThrottled = false, sawLive = false;
         int mostRunning = 0;
-        var final = WaitUntil(ex, handles, "oracle/nll", p => p.All(x => x.Ended), 600, p =>
+        var final = WaitUntil(ex, handles, "div/distinct-2", p => p.All(x => x.Ended), 600, p =>
         {
             sawThrottled |= p.Any(x => x.State == TrialState.Queued && x.Reason == "PENDING (JobArrayTaskLimit)");
             // Followed live: a running trial already has evaluations in the store, before Slurm says it ended.
@@ -89,7 +89,7 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
             Assert.True(Directory.Exists(Path.Combine(run.RunDir, "checkpoints")), $"checkpoints copied into {run.RunDir}");
             Assert.Equal(trials[i].Settings.GenLr, RunSettings.FromJson(run.SettingsJson).GenLr);
             // The metric series the sweep ranks by: every evaluation, ascending, the same as the store's.
-            var stored = Store.GetMetrics(run.Id).Where(m => m.Values.ContainsKey("oracle/nll")).Select(m => (m.Step, m.Values["oracle/nll"])).ToList();
+            var stored = Store.GetMetrics(run.Id).Where(m => m.Values.ContainsKey("div/distinct-2")).Select(m => (m.Step, m.Values["div/distinct-2"])).ToList();
             Assert.Equal(stored, final[i].Metric.Select(m => (m.Step, m.Value)).ToList());
             Assert.True(final[i].Metric.Count >= 2);
         }
@@ -101,9 +101,51 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
             Assert.Contains(updates, u => u is MetricsUpdate m && m.RunId == p.RunId);
             Assert.Contains(updates, u => u is StatusUpdate { Status: RunStatus.Completed } s && s.RunId == p.RunId);
         }
-        // The best configuration by the sweep's metric (lower NLL is better) is one of them, with its settings in the store.
-        var best = final.Select((p, i) => (i, last: p.Metric[^1].Value)).MinBy(x => x.last);
+        // The best configuration by the sweep's metric (higher distinct-2) is one of them, with its settings in the store.
+        var best = final.Select((p, i) => (i, last: p.Metric[^1].Value)).Where(x => double.IsFinite(x.last)).MaxBy(x => x.last);
         Assert.Equal(trials[best.i].Settings.GenLr, RunSettings.FromJson(Store.Get(final[best.i].RunId!)!.SettingsJson).GenLr);
+    }
+
+    [SkippableFact]
+    public void The_sweep_verb_runs_a_4_trial_grid_on_slurm_and_reports_the_best_configuration()
+    {
+        cluster.SkipIfUnavailable();
+        var sweepDir = Path.Combine(_root, "verb");
+        Directory.CreateDirectory(sweepDir);
+        File.WriteAllText(Path.Combine(sweepDir, "base.json"), TinyModel.Settings(TrainingMethod.Reinforce, steps: 8).ToJson());
+        var file = Path.Combine(sweepDir, "sweep.yaml");
+        File.WriteAllText(file, "method: grid\nbase: base.json\nmetric: {name: div/distinct-2, goal: maximize}\nparameters:\n  gen_lr: {values: [0.0001, 0.0003, 0.001, 0.003]}\n");
+        var data = Path.Combine(_root, "verb-data");
+        var o = cluster.Options();
+        // RlGaf:Slurm from the environment, as a cluster's login node would set it in appsettings.json.
+        var env = new Dictionary<string, string>
+        {
+            ["RlGaf__Slurm__SlurmConf"] = o.SlurmConf!, ["RlGaf__Slurm__JobCompFile"] = o.JobCompFile!, ["RlGaf__Slurm__CpusPerTask"] = "1",
+            ["RlGaf__Slurm__Mem"] = o.Mem!, ["RlGaf__Slurm__Partition"] = "debug", ["RlGaf__Slurm__SharedFolder"] = _root,
+        };
+        using var child = ChildProcess.Start(env, "sweep", "--config", file, "--executor", "slurm", "--max-parallel", "2", "--out", Path.Combine(sweepDir, "out"),
+            "--json", "--data-root", data);
+        var (code, stdout, err) = child.WaitForExit(600);
+        Assert.True(code == 0, err + stdout);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var trials = doc.RootElement.GetProperty("trials").EnumerateArray().ToList();
+        Assert.Equal("completed", doc.RootElement.GetProperty("sweep").GetProperty("status").GetString());
+        Assert.Equal(4, trials.Count);
+        Assert.All(trials, t => Assert.Equal("completed", t.GetProperty("state").GetString()));
+        // One array job did it all.
+        var jobs = Directory.GetFiles(Path.Combine(data, "sweeps"), "jobs.txt", SearchOption.AllDirectories);
+        Assert.Single(File.ReadAllLines(Assert.Single(jobs)));
+        // The best configuration is the trial with the highest final distinct-2 (the tiny generator writes no valid review, so oracle/nll is NaN here).
+        var best = trials.Where(t => t.GetProperty("last").ValueKind == System.Text.Json.JsonValueKind.Number).MaxBy(t => t.GetProperty("last").GetDouble());
+        Assert.True(best.ValueKind != System.Text.Json.JsonValueKind.Undefined, stdout);
+        var bestConfig = RunSettings.FromJson(File.ReadAllText(Path.Combine(sweepDir, "out", "best-config.json")));
+        Assert.Equal(double.Parse(best.GetProperty("parameters").GetProperty("gen_lr").GetString()!, System.Globalization.CultureInfo.InvariantCulture), bestConfig.GenLr);
+        // Each trial is a completed run of the data root's store, with its evaluations.
+        using var store = new RunStore(data);
+        var runs = store.List();
+        Assert.Equal(4, runs.Count);
+        Assert.All(runs, r => Assert.Equal(RunStatus.Completed, r.Status));
+        Assert.All(runs, r => Assert.True(store.GetMetrics(r.Id).Count(m => m.Values.ContainsKey("oracle/nll")) >= 2));
     }
 
     [SkippableFact]

@@ -47,6 +47,17 @@ public sealed class SlurmExecutor : ITrialExecutor
         _slurm = new SlurmClient(options);
     }
 
+    /// <summary>
+    /// For a sweep (<see cref="TrialExecutors"/>): the sweep's store, the app's live feed and RlGaf:Slurm from the
+    /// app's options; on the command line (no services) RlGaf:Slurm from appsettings.json and the environment.
+    /// </summary>
+    public static SlurmExecutor For(TrialExecutorContext c)
+    {
+        var options = c.Services?.GetService<IOptions<WorkbenchOptions>>()?.Value.Slurm
+                      ?? WorkbenchPaths.CommandLineConfiguration().GetSection("RlGaf:Slurm").Get<SlurmOptions>() ?? new SlurmOptions();
+        return new SlurmExecutor(options, c.Host.Store, c.Services?.GetService<RunNotifier>());
+    }
+
     public string Name => ExecutorName;
     public SlurmClient Client => _slurm;
 
