@@ -31,6 +31,12 @@ public sealed record SuiteOptions
     public Func<RunSettings, RunSettings>? Adjust { get; init; }
     /// <summary>libtorch threads per run (0 = default).</summary>
     public int Threads { get; init; }
+    /// <summary>
+    /// Runs every method x seed elsewhere (the workbench's Slurm executor: one array task each) and returns
+    /// them in the same order, each <see cref="SuiteRun.RunDir"/> an AdversarialRun folder; null: one after the
+    /// other in this process, sharing each seed's SFT start.
+    /// </summary>
+    public Func<IReadOnlyList<SuiteTask>, CancellationToken, IReadOnlyList<SuiteRun>>? Executor { get; init; }
 
     public static readonly IReadOnlyList<string> DefaultMethods = ["sft", "rlhf-proxy", "reinforce", "ppo", "gumbel", "seqgan-rollout"];
     public static readonly IReadOnlyList<string> Suites = ["synthetic-reviews", "imdb", "squad"];
@@ -47,6 +53,9 @@ public sealed record SuiteOptions
         if (Temperatures.Any(t => t is <= 0.05 or > 10)) throw new ArgumentException("temperatures must be in (0.05, 10].");
     }
 }
+
+/// <summary>One run the suite asks for: a method, a seed, its folder and its complete settings.</summary>
+public sealed record SuiteTask(string Method, int Seed, string Dir, RunSettings Settings);
 
 /// <summary>One finished run of the suite.</summary>
 public sealed record SuiteRun(string Method, int Seed, string RunDir, string Status, double WallClockSeconds, bool CollapseFired,
@@ -113,7 +122,15 @@ public static class EvalSuite
         var modelsRoot = Path.Combine(o.OutDir, "models");
         var runs = new List<SuiteRun>();
         int total = o.Seeds * o.Methods.Count, done = 0;
-        for (int seed = 1; seed <= o.Seeds; seed++)
+        if (o.Executor is { } executor)
+        {
+            var tasks = Enumerable.Range(1, o.Seeds).SelectMany(seed => o.Methods.Select(m => new SuiteTask(m, seed, Path.Combine(o.OutDir, "runs", $"{m}-seed{seed}"), SettingsFor(o, m, seed)))).ToList();
+            log?.Invoke($"{tasks.Count} runs handed to the executor at once");
+            runs.AddRange(executor(tasks, ct));
+            ct.ThrowIfCancellationRequested();
+            progress?.Invoke(total, total);
+        }
+        for (int seed = 1; o.Executor is null && seed <= o.Seeds; seed++)
         {
             foreach (var method in o.Methods)
             {

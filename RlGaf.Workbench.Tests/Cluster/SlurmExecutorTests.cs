@@ -149,6 +149,36 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
     }
 
     [SkippableFact]
+    public void The_eval_suite_runs_its_method_seed_runs_as_array_tasks()
+    {
+        cluster.SkipIfUnavailable();
+        var o = cluster.Options();
+        var env = new Dictionary<string, string>
+        {
+            ["RlGaf__Slurm__SlurmConf"] = o.SlurmConf!, ["RlGaf__Slurm__JobCompFile"] = o.JobCompFile!, ["RlGaf__Slurm__CpusPerTask"] = "1",
+            ["RlGaf__Slurm__Mem"] = o.Mem!, ["RlGaf__Slurm__Partition"] = "debug",
+        };
+        var outDir = Path.Combine(_root, "eval");
+        var sets = TinyModel.Overrides().Where(kv => kv.Key != "steps").SelectMany(kv => new[] { "--set", $"{kv.Key}={kv.Value}" });
+        using var child = ChildProcess.Start(env, ["eval", "--suite", "synthetic-reviews", "--methods", "sft,reinforce", "--seeds", "1", "--steps-budget", "4",
+            "--executor", "slurm", "--max-parallel", "2", "--out", outDir, "--json", .. sets]);
+        var (code, stdout, err) = child.WaitForExit(600);
+        Assert.True(code == 0, err + stdout);
+        Assert.Contains("submitted 2 runs as Slurm array", err);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.True(File.Exists(Path.Combine(outDir, "results.md")));
+        var md = File.ReadAllText(Path.Combine(outDir, "results.md"));
+        Assert.Contains("sft", md);
+        Assert.Contains("reinforce", md);
+        // Both runs are in the suite's own store, completed, each with its evaluations (steps 0, 2, 4).
+        using var store = new RunStore(Path.Combine(outDir, SlurmSuiteRunner.StoreDir));
+        var runs = store.List();
+        Assert.Equal(2, runs.Count);
+        Assert.All(runs, r => Assert.Equal(RunStatus.Completed, r.Status));
+        Assert.All(runs, r => Assert.Equal([0, 2, 4], store.GetMetrics(r.Id).Where(m => m.Values.ContainsKey("div/distinct-2")).Select(m => m.Step)));
+    }
+
+    [SkippableFact]
     public void A_failing_trial_and_one_past_the_time_limit_report_Slurms_reasons()
     {
         cluster.SkipIfUnavailable();
