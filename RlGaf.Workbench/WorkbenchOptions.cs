@@ -25,4 +25,6 @@ public sealed class WorkbenchOptions
     public string? AccessToken { get; set; }
     /// <summary>Host names the workbench answers to besides loopback names and its listen addresses ("*": any); others get 403.</summary>
     public string[] AllowedHosts { get; set; } = [];
+    /// <summary>How sweeps and the eval suite submit trials to Slurm (docs/cluster.md).</summary>
+    public Cluster.SlurmOptions Slurm { get; set; } = new();
 }

@@ -40,6 +40,12 @@ public sealed record SuiteOptions
     /// rerun, a run that was cut off continues from its last checkpoint, the others start.
     /// </summary>
     public bool Resume { get; init; }
+    /// <summary>
+    /// Runs every method x seed elsewhere (the workbench's Slurm executor: one array task each) and returns
+    /// them in the same order, each <see cref="SuiteRun.RunDir"/> an AdversarialRun folder; null: one after the
+    /// other in this process, sharing each seed's SFT start.
+    /// </summary>
+    public Func<IReadOnlyList<SuiteTask>, CancellationToken, IReadOnlyList<SuiteRun>>? Executor { get; init; }
 
     public static readonly IReadOnlyList<string> DefaultMethods = ["sft", "rlhf-proxy", "reinforce", "ppo", "gumbel", "seqgan-rollout"];
     public static readonly IReadOnlyList<string> Suites = ["synthetic-reviews", "imdb", "squad"];
@@ -56,6 +62,9 @@ public sealed record SuiteOptions
         if (Temperatures.Any(t => t is <= 0.05 or > 10)) throw new ArgumentException("temperatures must be in (0.05, 10].");
     }
 }
+
+/// <summary>One run the suite asks for: a method, a seed, its folder and its complete settings.</summary>
+public sealed record SuiteTask(string Method, int Seed, string Dir, RunSettings Settings);
 
 /// <summary>One finished run of the suite.</summary>
 public sealed record SuiteRun(string Method, int Seed, string RunDir, string Status, double WallClockSeconds, bool CollapseFired,
@@ -188,7 +197,15 @@ public static class EvalSuite
         var modelsRoot = Path.Combine(o.OutDir, "models");
         var runs = new List<SuiteRun>();
         int total = o.Seeds * o.Methods.Count, done = 0;
-        for (int seed = 1; seed <= o.Seeds; seed++)
+        if (o.Executor is { } executor)
+        {
+            var tasks = Enumerable.Range(1, o.Seeds).SelectMany(seed => o.Methods.Select(m => new SuiteTask(m, seed, Path.Combine(o.OutDir, "runs", $"{m}-seed{seed}"), SettingsFor(o, m, seed)))).ToList();
+            log?.Invoke($"{tasks.Count} runs handed to the executor at once");
+            runs.AddRange(executor(tasks, ct));
+            ct.ThrowIfCancellationRequested();
+            progress?.Invoke(total, total);
+        }
+        for (int seed = 1; o.Executor is null && seed <= o.Seeds; seed++)
         {
             foreach (var method in o.Methods)
             {

@@ -7,7 +7,7 @@ namespace RlGaf.Workbench.Cli;
 internal static class EvalCommand
 {
     public const string Summary = "compare methods on equal generator updates: eval --suite synthetic-reviews|imdb|squad [--seeds N] [--steps-budget N] " +
-                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300); " +
+                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300) [--executor local|slurm] [--max-parallel K] (slurm: one array task per run, RlGaf:Slurm, docs/cluster.md); " +
                                   "eval --resume DIR [--json] continues an interrupted suite (finished runs kept, the cut-off run from its checkpoint)";
 
     public static int Run(ArgParser args)
@@ -40,7 +40,18 @@ internal static class EvalCommand
             new Engine.Runs.RunSettings().With(k, v); // refuses an unknown key or a bad value now, naming it
             return (Key: k, Value: v);
         }).ToList();
+        string executor = args.String("--executor") ?? "local";
+        int maxParallel = args.Int("--max-parallel", 1, 1024) ?? 0;
+        if (executor is not ("local" or Cluster.SlurmExecutor.ExecutorName)) throw new UsageException($"--executor: '{executor}' is not one of local, slurm.");
+        if (executor == "local" && args.String("--max-parallel") is not null) throw new UsageException("--max-parallel: the local suite runs one run at a time; it is for --executor slurm.");
         args.EnsureAllUsed();
+        Cluster.SlurmOptions? slurm = null;
+        if (executor == Cluster.SlurmExecutor.ExecutorName)
+        {
+            slurm = WorkbenchPaths.CommandLineConfiguration().GetSection("RlGaf:Slurm").Get<Cluster.SlurmOptions>() ?? new Cluster.SlurmOptions();
+            try { slurm.Validate(); }
+            catch (ArgumentException e) { throw new UsageException(e.Message); }
+        }
         Engine.Runtime.TorchRuntime.SetThreads(threads);
         var o = new SuiteOptions
         {
@@ -49,10 +60,22 @@ internal static class EvalCommand
             Sets = sets.Select(kv => KeyValuePair.Create(kv.Key, kv.Value)).ToList(), // saved in suite.json: a resume applies them again
             Methods = methods is null ? SuiteOptions.DefaultMethods : methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
+        if (slurm is not null)
+        {
+            var runner = new Cluster.SlurmSuiteRunner(slurm, maxParallel, m => Console.Error.WriteLine(m));
+            o = o with { Executor = (tasks, ct) => runner.Run(outDir, suite, tasks, ct) };
+        }
         try { o.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         var commandLine = "RlGaf.Workbench eval " + string.Join(' ', Environment.GetCommandLineArgs().SkipWhile(a => a != "eval").Skip(1));
-        return Report(EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m)), json);
+        SuiteResult result;
+        try { result = EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m)); }
+        catch (Cluster.SlurmException e)
+        {
+            Console.Error.WriteLine($"error: eval: {e.Message}");
+            return 1;
+        }
+        return Report(result, json);
     }
 
     private static int Report(SuiteResult result, bool json)

@@ -10,7 +10,7 @@ namespace RlGaf.Workbench.Cli;
 /// <summary>train / resume / runs: headless runs in the same store the workbench shows.</summary>
 internal static class TrainCommand
 {
-    public const string TrainSummary = "run a training run: train (--preset NAME [--data PATH] | --config FILE) [--set key=value ...] [--steps N] [--seed S] [--out DIR] [--json]";
+    public const string TrainSummary = "run a training run: train (--preset NAME [--data PATH] | --config FILE) [--set key=value ...] [--steps N] [--seed S] [--out DIR [--live]] [--json] (--live: a trial on a cluster node: metrics, samples and events appended to DIR as they come, DIR/status.json, data root DIR/data)";
     public const string ResumeSummary = "continue a run from its last good checkpoint: resume RUN_ID [--steps N] [--out DIR] [--json]";
     public const string RunsSummary = "list the runs in the store: runs [--json]";
 
@@ -42,10 +42,14 @@ internal static class TrainCommand
         int? stopAt = args.Int("--stop-at", 0);
         string? outDir = args.String("--out"), name = args.String("--name");
         bool json = args.Flag("--json");
-        string dataRoot = DataRoot(args);
+        bool live = args.Flag("--live");
+        if (live && outDir is null) throw new UsageException("--live needs --out DIR (the trial folder it writes as it trains).");
+        // A live trial keeps its own data root, so trials running side by side never share a LiteDB file.
+        string dataRoot = live && args.String("--data-root") is null ? Path.GetFullPath(Cluster.TrialFolder.DataRootOf(outDir!)) : DataRoot(args);
         args.EnsureAllUsed();
         settings.Validate(); // refused before anything starts, naming the setting
         if (outDir is not null) RunExport.CheckTarget(outDir); // before training, not after it
+        if (live) return TrainLive(settings, name ?? preset, stopAt, outDir!, dataRoot, json);
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -64,6 +68,29 @@ internal static class TrainCommand
         using var run = AdversarialRun.Create(record.RunDir, settings, store.ModelsRoot);
         Console.Error.WriteLine($"run {record.Id}: {record.Name} ({settings.Steps} steps) in {record.RunDir}");
         return Execute(run, store, record.Id, stopAt, outDir, json);
+    }
+
+    /// <summary>
+    /// A trial (a Slurm array task, a sweep's local trial): trains in this process against its own data root and
+    /// streams into the trial folder; every way it ends, a start that fails included, leaves a final status there.
+    /// </summary>
+    private static int TrainLive(RunSettings settings, string? name, int? stopAt, string outDir, string dataRoot, bool json)
+    {
+        using var writer = new Cluster.LiveTrialWriter(outDir); // before the store creates DIR/data: the folder is the export's
+        try
+        {
+            using var store = OpenStore(dataRoot, "train");
+            var record = store.Create(settings, name);
+            store.Lock.SetRun(record.Id);
+            using var run = AdversarialRun.Create(record.RunDir, settings, store.ModelsRoot);
+            Console.Error.WriteLine($"run {record.Id}: {record.Name} ({settings.Steps} steps) in {record.RunDir}, live into {writer.Dir}");
+            return Execute(run, store, record.Id, stopAt, outDir, json, writer);
+        }
+        catch (Exception e)
+        {
+            writer.Finish("failed", 0, e.Message);
+            throw;
+        }
     }
 
     public static int Resume(ArgParser args)
@@ -175,9 +202,10 @@ internal static class TrainCommand
     private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
         m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";
 
-    private static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json)
+    private static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json, Cluster.LiveTrialWriter? live = null)
     {
         RunBinding.Attach(run, store, id);
+        live?.Attach(run);
         run.EndWhenPaused = true; // nobody here can resume a run that pauses itself: end, and let 'resume' continue it
         var progress = new ProgressLine(run.Settings.Steps);
         var latest = new Dictionary<string, double>();
@@ -190,8 +218,11 @@ internal static class TrainCommand
         try { run.Execute(stopAt, cts.Token); }
         finally { Console.CancelKeyPress -= onCancel; progress.Done(); }
 
-        if (outDir is not null) RunExport.Write(store, id, run.RunDir, outDir);
-        int code = Report(RunView.From(store.Get(id)!) with { Step = run.Step }, json);
+        if (outDir is not null) RunExport.Write(store, id, run.RunDir, outDir, streams: live is null);
+        var final = RunView.From(store.Get(id)!) with { Step = run.Step };
+        // After the export: a follower that sees the final status finds the checkpoint and model in place.
+        live?.Finish(final.Status, run.Step, final.Message);
+        int code = Report(final, json);
         // Paused by itself (a fault: a full disk, a non-finite step), not at --stop-at: scripts must see it.
         return code == 0 && run.Status == RunStatus.Paused && (stopAt is null || run.Step < stopAt) ? 1 : code;
     }

@@ -14,6 +14,7 @@ public static class TrialExecutors
     public static readonly Dictionary<string, Func<TrialExecutorContext, ITrialExecutor>> Factories = new()
     {
         [LocalTrialExecutor.ExecutorName] = c => new LocalTrialExecutor(c.Host),
+        [Cluster.SlurmExecutor.ExecutorName] = Cluster.SlurmExecutor.For,
     };
 
     public static IReadOnlyCollection<string> Names => Factories.Keys;

@@ -31,21 +31,36 @@ public static class RunExport
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    public static void Write(RunStore store, string id, string runDir, string outDir)
+    /// <param name="streams">False when <c>train --live</c> already appended metrics, samples and events there (a follower may be reading them).</param>
+    public static void Write(RunStore store, string id, string runDir, string outDir, bool streams = true)
     {
         var record = store.Get(id) ?? throw new KeyNotFoundException($"run '{id}' does not exist.");
-        Write(record.SettingsJson, store.GetMetrics(id), store.GetSamples(id), store.GetEvents(id).Select(EventView.From).ToList(), runDir, outDir);
+        Write(record.SettingsJson, store.GetMetrics(id), store.GetSamples(id), store.GetEvents(id).Select(EventView.From).ToList(), runDir, outDir, streams);
     }
 
     /// <summary>The same files from data read elsewhere (the command line reads it over the HTTP API while a workbench owns the store).</summary>
     public static void Write(string settingsJson, IReadOnlyList<MetricPoint> metrics, IReadOnlyList<SampleDoc> samples, IReadOnlyList<EventView> events,
-        string runDir, string outDir)
+        string runDir, string outDir, bool streams = true)
     {
         CheckTarget(outDir);
         Directory.CreateDirectory(outDir);
         // The marker first: a half-finished export can be redone into the same folder.
         File.WriteAllText(Path.Combine(outDir, MarkerFile), "written by RlGaf.Workbench export; its files may be rewritten by the next export here\n");
         File.WriteAllText(Path.Combine(outDir, "config.json"), settingsJson);
+        if (streams) WriteStreams(metrics, samples, events, outDir);
+        var latest = RunCheckpoint.LatestGood(runDir, []);
+        if (latest is { } c)
+        {
+            var target = Path.Combine(outDir, "checkpoint");
+            if (Directory.Exists(target)) Directory.Delete(target, true);
+            Directory.CreateDirectory(target);
+            foreach (var f in Directory.GetFiles(c.Path)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+            RunCheckpoint.ExportGenerator(runDir, c.Path, Path.Combine(outDir, "model"));
+        }
+    }
+
+    private static void WriteStreams(IReadOnlyList<MetricPoint> metrics, IReadOnlyList<SampleDoc> samples, IReadOnlyList<EventView> events, string outDir)
+    {
         WriteLines(Path.Combine(outDir, "metrics.jsonl"), metrics.Select(p => new { step = p.Step, metrics = p.Values }));
         WriteLines(Path.Combine(outDir, "samples.jsonl"), samples.Select(s => new
         {
@@ -56,15 +71,6 @@ public static class RunExport
         {
             step = e.Step, kind = e.Kind, message = e.Message, setting = e.Setting, old_value = e.OldValue, new_value = e.NewValue, time = e.TimeUtc,
         }));
-        var latest = RunCheckpoint.LatestGood(runDir, []);
-        if (latest is { } c)
-        {
-            var target = Path.Combine(outDir, "checkpoint");
-            if (Directory.Exists(target)) Directory.Delete(target, true);
-            Directory.CreateDirectory(target);
-            foreach (var f in Directory.GetFiles(c.Path)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-            RunCheckpoint.ExportGenerator(runDir, c.Path, Path.Combine(outDir, "model"));
-        }
     }
 
     private static void WriteLines<T>(string path, IEnumerable<T> rows)
