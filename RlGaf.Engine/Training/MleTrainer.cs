@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RlGaf.Engine.Corpora;
 using RlGaf.Engine.Models;
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -139,6 +140,7 @@ public sealed class MleTrainer : IDisposable
             }
             Step++;
             double seconds = (clock.Elapsed - started).TotalSeconds;
+            NativeHeap.AfterStep(Step); // outside the step's timing
             StepCompleted?.Invoke(new MleStep(Step, loss, lr, gradNorm, tokens / Math.Max(seconds, 1e-9)));
             if (Step % _options.EvalEvery == 0 || Step == _options.Steps)
             {

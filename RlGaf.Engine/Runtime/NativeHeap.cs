@@ -1,0 +1,57 @@
+using System.Runtime.InteropServices;
+
+namespace RlGaf.Engine.Runtime;
+
+/// <summary>
+/// glibc malloc policy for libtorch's CPU tensors, set in the engine so that no user needs
+/// environment variables. libtorch allocates every CPU tensor with posix_memalign and frees it at
+/// once; glibc keeps freed heap memory resident (after the first large free its mmap threshold
+/// rises to 32 MB, so tensors of a few MB come from the heap, whose free pages in the middle are
+/// never given back), and each allocating thread may get its own arena (8 per core). So: at most
+/// two arenas, and the trainers return the heaps' free pages every <see cref="TrimEverySteps"/>
+/// steps (malloc_trim). The dynamic threshold itself stays: reusing heap chunks is what keeps the
+/// chunked head's per-chunk buffers free of page faults. No effect off glibc.
+/// </summary>
+public static class NativeHeap
+{
+    private const int M_ARENA_MAX = -8;
+
+    /// <summary>Arenas glibc may create (its default is 8 per core).</summary>
+    public const int MaxArenas = 2;
+
+    /// <summary>Trainers call <see cref="Trim"/> every this many steps (a trim costs milliseconds).</summary>
+    public const int TrimEverySteps = 100;
+
+    private static bool _configured;
+
+    /// <summary>True when the arena limit was applied (glibc on Linux).</summary>
+    public static bool Configured => _configured;
+
+    /// <summary>Applies the policy once, before libtorch allocates; later calls do nothing. Never throws.</summary>
+    public static void Configure()
+    {
+        if (_configured || !OperatingSystem.IsLinux()) return;
+        try { _configured = Mallopt(M_ARENA_MAX, MaxArenas) == 1; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc
+    }
+
+    /// <summary>Trims after every <see cref="TrimEverySteps"/>-th step.</summary>
+    public static void AfterStep(int step)
+    {
+        if (step % TrimEverySteps == 0) Trim();
+    }
+
+    /// <summary>Returns the free pages of every heap to the system (glibc's malloc_trim); false off glibc.</summary>
+    public static bool Trim()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try { MallocTrim(0); return true; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
+    }
+
+    [DllImport("libc.so.6", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int param, int value);
+
+    [DllImport("libc.so.6", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+}
