@@ -94,16 +94,17 @@ public static class MemoryBench
             figures.Add(f);
             log?.Invoke($"{f.Key} = {f.Value.ToString("G4", CultureInfo.InvariantCulture)} {f.Unit}");
         }
-        TinyMle(o, device, Add, notes);
+        TinyMle(o, device, Add, notes, log);
         if (o.PpoLayers > 0)
         {
+            log?.Invoke("PPO step(s) ...");
             if (o.Head is PpoHead.Chunked or PpoHead.Both) foreach (var f in PpoStep(o, device, legacy: false, notes)) Add(f);
             if (o.Head is PpoHead.Legacy or PpoHead.Both) foreach (var f in PpoStep(o, device, legacy: true, notes)) Add(f);
         }
         return new BenchReport(get_num_threads(), o.Quick, device.ToString(), figures, notes);
     }
 
-    private static void TinyMle(MemoryBenchOptions o, Device device, Action<BenchFigure> add, List<string> notes)
+    private static void TinyMle(MemoryBenchOptions o, Device device, Action<BenchFigure> add, List<string> notes, Action<string>? log)
     {
         var start = MemorySnapshot.Take();
         long managed0 = GC.GetTotalMemory(true);
@@ -120,6 +121,7 @@ public static class MemoryBench
         var corpus = new TokenizedCorpus(vocab, train, held, d.NPositions);
         long managedCorpus = GC.GetTotalMemory(true) - managed1;
 
+        log?.Invoke($"tiny MLE: corpus of {docs} documents built, vocab {vocab.Size}; training {o.Steps} steps");
         var config = new Gpt2Config(vocab.Size, d.NPositions, d.NEmbd, d.NLayer, d.NHead);
         using var model = new Gpt2Model(config, seed: 1);
         model.to(device);
@@ -133,6 +135,7 @@ public static class MemoryBench
             trainer.StepCompleted += s =>
             {
                 if (s.Step == o.FirstStep) first = MemorySnapshot.Take();
+                if (s.Step % 100 == 0) log?.Invoke($"tiny MLE: step {s.Step}, rss {Benchmark.ResidentBytes() / Mb:0} MB");
                 if (s.Step == o.Steps) last = MemorySnapshot.Take();
                 // Every step from the first reading on: the heap is trimmed every NativeHeap.TrimEverySteps, so a
                 // reading at one step could land just after a trim; the maximum cannot.
@@ -165,7 +168,7 @@ public static class MemoryBench
         add(new("memory/tiny_mle/tensors_mb", tensorBytes / Mb, "MB", "parameters + gradients + AdamW moments (4 x parameter bytes, from shapes)"));
         add(new("memory/tiny_mle/native_other_mb", native / Mb, "MB", "anonymous - managed committed - tensors: allocator caches, BLAS/OpenMP buffers, runtime stacks"));
         notes.Add($"tiny MLE memory: vocab {vocab.Size}, {o.Steps} steps, {docs} documents, {get_num_threads()} threads, " +
-            (NativeHeap.Configured ? $"glibc heap policy on (<= {NativeHeap.MaxArenas} arenas, trim every {NativeHeap.TrimEverySteps} steps)" : "glibc heap policy off"));
+            (NativeHeap.Configured ? $"glibc heap policy on (mmap from {NativeHeap.MmapThresholdBytes / 1048576} MB, <= {NativeHeap.MaxArenas} arenas, trim every {NativeHeap.TrimEverySteps} steps)" : "glibc heap policy off"));
         GC.KeepAlive(corpus);
     }
 

@@ -7,14 +7,19 @@ namespace RlGaf.Engine.Runtime;
 /// environment variables. libtorch allocates every CPU tensor with posix_memalign and frees it at
 /// once; glibc keeps freed heap memory resident (after the first large free its mmap threshold
 /// rises to 32 MB, so tensors of a few MB come from the heap, whose free pages in the middle are
-/// never given back), and each allocating thread may get its own arena (8 per core). So: at most
-/// two arenas, and the trainers return the heaps' free pages every <see cref="TrimEverySteps"/>
-/// steps (malloc_trim). The dynamic threshold itself stays: reusing heap chunks is what keeps the
-/// chunked head's per-chunk buffers free of page faults. No effect off glibc.
+/// never given back), and each allocating thread may get its own arena (8 per core). So: a fixed
+/// mmap threshold of <see cref="MmapThresholdBytes"/> (larger tensors are mapped and unmapped on
+/// free; smaller ones are reused from the heap without page faults), at most two arenas, and the
+/// trainers return the heaps' free pages every <see cref="TrimEverySteps"/> steps (malloc_trim).
+/// No effect off glibc.
 /// </summary>
 public static class NativeHeap
 {
+    private const int M_MMAP_THRESHOLD = -3;
     private const int M_ARENA_MAX = -8;
+
+    /// <summary>Allocations from this size up are mmapped (fixed: glibc's dynamic rise to 32 MB is off).</summary>
+    public const int MmapThresholdBytes = 4 * 1024 * 1024;
 
     /// <summary>Arenas glibc may create (its default is 8 per core).</summary>
     public const int MaxArenas = 2;
@@ -24,14 +29,14 @@ public static class NativeHeap
 
     private static bool _configured;
 
-    /// <summary>True when the arena limit was applied (glibc on Linux).</summary>
+    /// <summary>True when the policy was applied (glibc on Linux).</summary>
     public static bool Configured => _configured;
 
     /// <summary>Applies the policy once, before libtorch allocates; later calls do nothing. Never throws.</summary>
     public static void Configure()
     {
         if (_configured || !OperatingSystem.IsLinux()) return;
-        try { _configured = Mallopt(M_ARENA_MAX, MaxArenas) == 1; }
+        try { _configured = (Mallopt(M_ARENA_MAX, MaxArenas) == 1) & (Mallopt(M_MMAP_THRESHOLD, MmapThresholdBytes) == 1); }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc
     }
 
