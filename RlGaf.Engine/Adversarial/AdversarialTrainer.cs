@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Runs;
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -94,6 +95,7 @@ public sealed class AdversarialTrainer : IDisposable
         Update.Step(metrics);
         DiscTrainer?.AfterGeneratorStep(metrics, Step);
         _core.Step++;
+        NativeHeap.AfterStep(_core.Step);
         metrics["time/step"] = clock.Elapsed.TotalMilliseconds;
         return metrics;
     }

@@ -61,9 +61,21 @@ public sealed class Discriminator : nn.Module, Tasks.IRewardScorer
     public Tensor ScoreSoft(SequenceBatch batch, Tensor softCompletion)
     {
         using var scope = NewDisposeScope();
+        return ScoreEmbedded(batch, body.EmbedSoft(softCompletion)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The token embedding [V, E] of the discriminator's body (soft samples are embedded through it).</summary>
+    public Tensor TokenEmbedding => body.TokenEmbedding;
+
+    /// <summary>
+    /// Score logits [B] when the completion part is given as embeddings [B, L, E] (e.g.
+    /// <see cref="GumbelSoftEmbedding"/>, which never builds the [B, L, V] soft samples).
+    /// </summary>
+    public Tensor ScoreEmbedded(SequenceBatch batch, Tensor completionEmbeds)
+    {
+        using var scope = NewDisposeScope();
         var promptEmb = body.EmbedTokens(batch.Tokens.narrow(1, 0, batch.PromptWidth));
-        var complEmb = body.EmbedSoft(softCompletion);
-        var hidden = body.ForwardHiddenEmbeds(cat([promptEmb, complEmb], 1), batch.AttentionMask);
+        var hidden = body.ForwardHiddenEmbeds(cat([promptEmb, completionEmbeds], 1), batch.AttentionMask);
         return ReadLast(hidden, batch.LastIndex).MoveToOuterDisposeScope();
     }
 

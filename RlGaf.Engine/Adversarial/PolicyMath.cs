@@ -1,3 +1,4 @@
+using RlGaf.Engine.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,6 +17,26 @@ public static class PolicyMath
         if (temperature == 1.0) return l;
         using var t = temperature.ToScalar();
         return l.div(t);
+    }
+
+    /// <summary>Hidden states [B, L, E] at the positions that predict the completion tokens (columns P-1 .. P+L-2).</summary>
+    public static Tensor CompletionHidden(Tensor fullHidden, SequenceBatch batch) =>
+        fullHidden.narrow(1, batch.PromptWidth - 1, batch.CompletionWidth);
+
+    /// <summary>
+    /// log pi(y_t | y_&lt;t) of the completion tokens [B, L] at 1/<paramref name="temperature"/>, and on
+    /// request the entropy and KL(pi || <paramref name="reference"/>) per position, through the chunked
+    /// head (<see cref="ChunkedHead"/>): no [B, L, V] logits are kept for backward at large vocabularies.
+    /// <paramref name="hidden"/> reuses the model's full hidden states [B, P+L, E] when the caller has them.
+    /// </summary>
+    public static HeadTerms CompletionTerms(Gpt2Model model, SequenceBatch batch, double temperature = 1.0, bool entropy = false,
+        Gpt2Model? reference = null, Tensor? hidden = null)
+    {
+        var h = CompletionHidden(hidden ?? model.ForwardHidden(batch.Tokens, batch.AttentionMask), batch);
+        Tensor? refHidden = null;
+        if (reference is not null)
+            using (no_grad()) refHidden = CompletionHidden(reference.ForwardHidden(batch.Tokens, batch.AttentionMask), batch);
+        return ChunkedHead.Compute(h, model.TokenEmbedding, batch.CompletionTokens, temperature, entropy, refHidden, reference?.TokenEmbedding);
     }
 
     /// <summary>log pi(y_t | y_&lt;t) of the completion tokens, [B, L] (padding positions hold garbage; mask them).</summary>

@@ -444,8 +444,7 @@ public static class EvalSuite
             if (ids.Length > window) ids = ids[..window];
             var input = tensor(ids[..^1].Select(i => (long)i).ToArray(), [1, ids.Length - 1]);
             var target = tensor(ids[1..].Select(i => (long)i).ToArray(), [ids.Length - 1]);
-            var logits = model.Forward(input).squeeze(0);
-            nll += nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).item<float>();
+            nll += ChunkedHead.CrossEntropy(model.ForwardHidden(input), model.TokenEmbedding, target.unsqueeze(0), sum: true).item<float>();
             count += ids.Length - 1;
         }
         return Math.Exp(nll / count);

@@ -27,6 +27,7 @@ public static class TorchRuntime
             if (_loaded) return;
             try
             {
+                NativeHeap.Configure(); // before libtorch allocates: freed tensors go back to the system
                 InitializeDeviceType(DeviceType.CPU);
                 _loaded = true;
             }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RlGaf.Engine.Corpora;
 using RlGaf.Engine.Models;
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -124,8 +125,8 @@ public sealed class MleTrainer : IDisposable
             {
                 var (inputs, targets, count) = MakeBatch(batch);
                 tokens = count;
-                var logits = _model.Forward(inputs);
-                var lossT = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1), ignore_index: -100);
+                // Chunked head: at GPT-2's vocabulary no [batch, window, vocab] logits are kept for backward.
+                var lossT = ChunkedHead.CrossEntropy(_model.ForwardHidden(inputs), _model.TokenEmbedding, targets);
                 _optimizer.zero_grad();
                 lossT.backward();
                 gradNorm = _options.GradClip > 0
@@ -139,6 +140,7 @@ public sealed class MleTrainer : IDisposable
             }
             Step++;
             double seconds = (clock.Elapsed - started).TotalSeconds;
+            NativeHeap.AfterStep(Step); // outside the step's timing
             StepCompleted?.Invoke(new MleStep(Step, loss, lr, gradNorm, tokens / Math.Max(seconds, 1e-9)));
             if (Step % _options.EvalEvery == 0 || Step == _options.Steps)
             {
@@ -161,8 +163,7 @@ public sealed class MleTrainer : IDisposable
         {
             using var scope = NewDisposeScope();
             var (inputs, targets, tokens) = MakeBatch(_corpus.HeldOut.Skip(i).Take(Math.Min(_options.BatchSize, n - i)).ToList());
-            var logits = _model.Forward(inputs);
-            var loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1), ignore_index: -100, reduction: nn.Reduction.Sum);
+            var loss = ChunkedHead.CrossEntropy(_model.ForwardHidden(inputs), _model.TokenEmbedding, targets, sum: true);
             sum += loss.item<float>();
             count += tokens;
         }

@@ -8,7 +8,8 @@ namespace RlGaf.Workbench.Cli;
 /// <summary>bench: the performance benchmark of issue 6 (figures, ratios and targets) in one process.</summary>
 internal static class BenchCommand
 {
-    public const string Summary = "performance benchmark: bench [--quick] [--json] [--hf-model DIR] [--rss-steps A,B] [--methods a,b,...] [--threads N] [--device D]";
+    public const string Summary = "performance benchmark: bench [--quick] [--json] [--hf-model DIR] [--rss-steps A,B] [--methods a,b,...] [--threads N] [--device D]" +
+        " | bench --memory [--quick] [--json] [--rss-steps A,B] [--ppo-head chunked|legacy|both] [--ppo-layers N]";
 
     public static int Run(ArgParser args)
     {
@@ -16,6 +17,7 @@ internal static class BenchCommand
         string? hf = args.String("--hf-model");
         string? rss = args.String("--rss-steps");
         string? methods = args.String("--methods");
+        var memory = MemoryBenchArgs.Parse(args);
         var device = CliCommon.SetUpTorch(args);
         args.EnsureAllUsed();
         if (hf is not null && !Directory.Exists(hf)) throw new UsageException($"--hf-model: folder '{hf}' does not exist.");
@@ -38,7 +40,10 @@ internal static class BenchCommand
             o = o with { Methods = list };
         }
 
-        var report = Benchmark.Run(o, m => Console.Error.WriteLine(m));
+        var report = memory is null
+            ? Benchmark.Run(o, m => Console.Error.WriteLine(m))
+            : MemoryBench.Run((quick ? MemoryBenchOptions.QuickDefaults(memory) : memory) with { FirstStep = o.RssFirstStep, Steps = o.RssSecondStep },
+                device, m => Console.Error.WriteLine(m));
         if (json)
         {
             var figures = report.Figures.ToDictionary(f => f.Key, f => (object)new
@@ -65,4 +70,37 @@ internal static class BenchCommand
 
     private static string Format(double v) =>
         !double.IsFinite(v) ? "-" : Math.Abs(v) >= 100 ? v.ToString("N0", CultureInfo.InvariantCulture) : v.ToString("0.000", CultureInfo.InvariantCulture);
+}
+
+/// <summary>bench --memory: the options of issue 13's memory section (null when --memory is absent).</summary>
+internal static class MemoryBenchArgs
+{
+    public static MemoryBenchOptions? Parse(ArgParser args)
+    {
+        bool memory = args.Flag("--memory");
+        string? head = args.String("--ppo-head");
+        string? layers = args.String("--ppo-layers");
+        if (!memory)
+        {
+            if (head is not null || layers is not null) throw new UsageException("--ppo-head and --ppo-layers belong to bench --memory.");
+            return null;
+        }
+        var o = new MemoryBenchOptions();
+        if (head is not null)
+            o = o with
+            {
+                Head = head switch
+                {
+                    "chunked" => PpoHead.Chunked, "legacy" => PpoHead.Legacy, "both" => PpoHead.Both,
+                    _ => throw new UsageException($"--ppo-head: '{head}' is not one of chunked, legacy, both."),
+                },
+            };
+        if (layers is not null)
+        {
+            if (!int.TryParse(layers, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n is < 0 or > 48)
+                throw new UsageException($"--ppo-layers: '{layers}' is not a whole number in [0, 48] (0 skips the PPO step).");
+            o = o with { PpoLayers = n };
+        }
+        return o;
+    }
 }

@@ -118,7 +118,7 @@ public sealed class TrainerCore : IDisposable
 
     /// <summary>Per-token log-probabilities [B, L] of the batch's completion tokens under the frozen reference.</summary>
     internal Tensor ReferenceLogProbs(SequenceBatch batch) =>
-        PolicyMath.TokenLogProbs(PolicyMath.CompletionLogits(Reference.Forward(batch.Tokens, batch.AttentionMask), batch, Settings.SampleTemperature), batch);
+        PolicyMath.CompletionTerms(Reference, batch, Settings.SampleTemperature).LogProbs;
 
     // ---- Applying a generator loss -----------------------------------------------------------------
 

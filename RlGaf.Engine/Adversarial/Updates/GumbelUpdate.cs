@@ -5,7 +5,6 @@ using RlGaf.Engine.Tasks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace RlGaf.Engine.Adversarial;
 
@@ -49,7 +48,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
         metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
 
-        var (loss, logits, fakeScore, realScore, mle) = Objective(batch, noise, examples);
+        var (loss, terms, fakeScore, realScore, mle) = Objective(batch, noise, examples);
         if (mle is not null) metrics["gen/mle_loss"] = mle.item<float>();
         double beta = Beta();
         metrics["gen/grad_norm"] = core.ApplyGenerator(loss, Name);
@@ -64,9 +63,9 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
             var prob = (core.Settings.DiscLoss == DiscriminatorLossKind.Bce ? fakeScore.detach() : fakeScore.detach() - realScore).sigmoid();
             metrics["reward/mean"] = prob.mean().item<float>();
             metrics["reward/std"] = prob.std().item<float>();
-            metrics["objective/entropy"] = PolicyMath.MaskedMean(PolicyMath.TokenEntropy(logits.detach()), mask).item<float>();
+            metrics["objective/entropy"] = PolicyMath.MaskedMean(terms.Entropy!.detach(), mask).item<float>();
             var refLogp = core.ReferenceLogProbs(batch);
-            metrics["objective/kl"] = ((PolicyMath.TokenLogProbs(logits.detach(), batch) - refLogp) * mask).sum(1).mean().item<float>();
+            metrics["objective/kl"] = ((terms.LogProbs.detach() - refLogp) * mask).sum(1).mean().item<float>();
             metrics["tokens/completion_len"] = mask.sum(1).mean().item<float>();
         }
     }
@@ -77,24 +76,28 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
     /// Gumbel-Softmax samples; plus kl_coef x the exact per-token KL to the SFT model, plus mle_coef x
     /// MLE on the real completions.
     /// </summary>
-    internal (Tensor Loss, Tensor Logits, Tensor FakeScore, Tensor RealScore, Tensor? Mle) Objective(SequenceBatch batch, Tensor noise, IReadOnlyList<TaskExample> examples)
+    internal (Tensor Loss, HeadTerms Terms, Tensor FakeScore, Tensor RealScore, Tensor? Mle) Objective(SequenceBatch batch, GumbelNoise noise, IReadOnlyList<TaskExample> examples)
     {
         var s = core.Settings;
         // Held scalars (Runtime/Scalars.cs): an implicit temporary may be finalized while the op reads it.
-        using var beta = Beta().ToScalar();
         using var klCoef = s.KlCoef.ToScalar();
         using var mleCoef = s.MleCoef.ToScalar();
-        var logits = PolicyMath.CompletionLogits(core.Policy.Forward(batch.Tokens, batch.AttentionMask), batch, s.SampleTemperature);
-        var soft = (logits + noise).mul(beta).softmax(-1);
-        var sample = s.GumbelHard
-            ? F.one_hot(batch.CompletionTokens, logits.shape[^1]).to_type(soft.dtype) - soft.detach() + soft
-            : soft;
+        var policy = core.Policy;
+        var hidden = PolicyMath.CompletionHidden(policy.ForwardHidden(batch.Tokens, batch.AttentionMask), batch);
+        // Log-probs, entropy and (with kl_coef) the exact KL to the SFT model, through the chunked head.
+        Tensor? refHidden = null;
+        if (s.KlCoef > 0)
+            using (no_grad()) refHidden = PolicyMath.CompletionHidden(core.Reference.ForwardHidden(batch.Tokens, batch.AttentionMask), batch);
+        var terms = ChunkedHead.Compute(hidden, policy.TokenEmbedding, batch.CompletionTokens, s.SampleTemperature, entropy: true,
+            refHidden, refHidden is null ? null : core.Reference.TokenEmbedding);
         var real = core.RealBatch(examples);
         foreach (var p in disc.parameters()) p.requires_grad = false;
         Tensor fakeScore, realScore;
         try
         {
-            fakeScore = disc.ScoreSoft(batch, sample);
+            var embedded = GumbelSoftEmbedding.Compute(hidden, policy.TokenEmbedding, disc.TokenEmbedding, batch.CompletionTokens, noise,
+                s.SampleTemperature, Beta(), s.GumbelHard);
+            fakeScore = disc.ScoreEmbedded(batch, embedded);
             using (no_grad()) realScore = disc.Score(real);
         }
         finally
@@ -107,24 +110,19 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
             // Exact per-token KL(pi || pi_ref) of the full next-token distributions, differentiable: the
             // same anchor to the SFT model that PPO's penalty gives, which keeps the texts well formed
             // while the discriminator's gradient pulls at every position.
-            Tensor refLogits;
-            using (no_grad()) refLogits = PolicyMath.CompletionLogits(core.Reference.Forward(batch.Tokens, batch.AttentionMask), batch, s.SampleTemperature);
-            var logp = logits.log_softmax(-1);
-            var kl = (logp.exp() * (logp - refLogits.log_softmax(-1))).sum(-1);
-            loss = loss + PolicyMath.MaskedMean(kl, batch.CompletionMask).mul(klCoef);
+            loss = loss + PolicyMath.MaskedMean(terms.Kl!, batch.CompletionMask).mul(klCoef);
         }
         Tensor? mle = null;
         if (s.MleCoef > 0)
         {
-            var realLogits = PolicyMath.CompletionLogits(core.Policy.Forward(real.Tokens, real.AttentionMask), real);
-            mle = -PolicyMath.MaskedMean(PolicyMath.TokenLogProbs(realLogits, real), real.CompletionMask);
+            mle = -PolicyMath.MaskedMean(PolicyMath.CompletionTerms(policy, real).LogProbs, real.CompletionMask);
             loss = loss + mle.mul(mleCoef);
         }
-        return (loss, logits, fakeScore, realScore, mle);
+        return (loss, terms, fakeScore, realScore, mle);
     }
 
     /// <summary>The step's Gumbel batch: this step's prompts, the sequences sampled from them and their noise.</summary>
-    internal (SequenceBatch Batch, Tensor Noise, IReadOnlyList<TaskExample> Examples) DrawBatch()
+    internal (SequenceBatch Batch, GumbelNoise Noise, IReadOnlyList<TaskExample> Examples) DrawBatch()
     {
         var examples = core.RealExamples(core.Step, Purpose.Prompts);
         var (batch, noise) = Sample(examples.Select(e => e.Prompt).ToList(), core.SeedFor(core.Step, Purpose.Gumbel));
@@ -132,10 +130,10 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
     }
 
     /// <summary>
-    /// Samples completions by the Gumbel-max trick with explicit noise g [B, L, V] (so the same g can
-    /// build the soft samples later); with a KV cache, no gradient.
+    /// Samples completions by the Gumbel-max trick with explicit noise g, drawn one step [B, V] at a
+    /// time (<see cref="GumbelNoise"/> replays it to build the soft samples later); with a KV cache, no gradient.
     /// </summary>
-    private (SequenceBatch Batch, Tensor Noise) Sample(IReadOnlyList<int[]> prompts, ulong seed)
+    private (SequenceBatch Batch, GumbelNoise Noise) Sample(IReadOnlyList<int[]> prompts, ulong seed)
     {
         var policy = core.Policy;
         int eot = core.Eot;
@@ -143,9 +141,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
         int b = prompts.Count, p = prompts.Max(x => x.Length);
         int budget = Math.Min(core.Settings.MaxNewTokens, policy.Config.NPositions - p);
         long v = policy.Config.VocabSize;
-        using var gen = new Generator(seed >> 1, device);
-        var u = rand([b, budget, v], generator: gen, device: device).clamp(1e-10, 1 - 1e-7);
-        var noise = -(-u.log()).log();
+        var noise = new GumbelNoise(seed >> 1, b, v, device);
         var completions = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var finished = new bool[b];
         var ids = new long[b * p];
@@ -171,7 +167,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
                 var mask = tensor(maskData.SelectMany(m => m).ToArray(), [b, maskData[0].Count], device: device);
                 var hidden = policy.ForwardHidden(input, mask, cache);
                 var logits = policy.Logits(hidden.select(1, -1)).div(temperature);
-                var next = (logits + noise.select(1, j)).argmax(-1).cpu().data<long>().ToArray();
+                var next = (logits + noise.Next()).argmax(-1).cpu().data<long>().ToArray();
                 var nextIds = new long[b];
                 for (int r = 0; r < b; r++)
                 {
@@ -187,7 +183,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
         }
         finally { policy.train(wasTraining); }
         var batch = new SequenceBatch(prompts, completions.Select(c => c.ToArray()).ToList(), eot, device);
-        return (batch, noise.narrow(1, 0, batch.CompletionWidth));
+        return (batch, noise);
     }
 
     public IEnumerable<KeyValuePair<string, double>> StateMetrics() => [new("gumbel/tau", 1.0 / Beta())];

@@ -72,7 +72,7 @@ public sealed class PpoUpdate : IGeneratorUpdate
         {
             score = _reward.Rewards(batch, _reward.Reference(reals));
             var hidden = policy.ForwardHidden(batch.Tokens, batch.AttentionMask);
-            oldLogp = PolicyMath.TokenLogProbs(PolicyMath.CompletionLogits(policy.Logits(hidden), batch, s.SampleTemperature), batch);
+            oldLogp = PolicyMath.CompletionTerms(policy, batch, s.SampleTemperature, hidden: hidden).LogProbs;
             oldValues = CompletionValues(hidden, batch);
             var refLogp = _core.ReferenceLogProbs(batch);
             kl = (oldLogp - refLogp) * mask;
@@ -101,8 +101,10 @@ public sealed class PpoUpdate : IGeneratorUpdate
                 var attn = batch.AttentionMask.index_select(0, idx);
                 var m = mask.index_select(0, idx);
                 var hidden = policy.ForwardHidden(tokens, attn);
-                var logits = PolicyMath.CompletionLogits(policy.Logits(hidden), batch, s.SampleTemperature);
-                var logp = logits.log_softmax(-1).gather(-1, tokens.narrow(1, batch.PromptWidth, batch.CompletionWidth).unsqueeze(-1)).squeeze(-1);
+                // Entropy rides along for the metric; its gradient is skipped (nothing in the loss reads it).
+                var terms = ChunkedHead.Compute(PolicyMath.CompletionHidden(hidden, batch), policy.TokenEmbedding,
+                    tokens.narrow(1, batch.PromptWidth, batch.CompletionWidth), s.SampleTemperature, entropy: true);
+                var logp = terms.LogProbs;
                 var values = CompletionValues(hidden, batch);
                 var adv = advantages.index_select(0, idx);
                 var ret = returns.index_select(0, idx);
@@ -120,7 +122,7 @@ public sealed class PpoUpdate : IGeneratorUpdate
                 sumVf += vf.item<float>();
                 sumClip += PolicyMath.MaskedMean((ratio - Scalars.One).abs().gt(clip).to_type(ScalarType.Float32), m).item<float>();
                 sumApprox += 0.5 * PolicyMath.MaskedMean(logRatio.square(), m).item<float>();
-                sumEntropy += PolicyMath.MaskedMean(PolicyMath.TokenEntropy(logits.detach()), m).item<float>();
+                sumEntropy += PolicyMath.MaskedMean(terms.Entropy!.detach(), m).item<float>();
                 updates++;
             }
         }

@@ -46,9 +46,9 @@ public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRe
         sw.Restart();
 
         var mask = batch.CompletionMask;
-        var logits = PolicyMath.CompletionLogits(core.Policy.Forward(batch.Tokens, batch.AttentionMask), batch, s.SampleTemperature);
-        var logp = PolicyMath.TokenLogProbs(logits, batch);
-        var entropy = PolicyMath.TokenEntropy(logits);
+        var terms = PolicyMath.CompletionTerms(core.Policy, batch, s.SampleTemperature, entropy: true);
+        var logp = terms.LogProbs;
+        var entropy = terms.Entropy!;
         Tensor advantage;
         double klCoef = s.KlCoef;
         using (no_grad())

@@ -15,8 +15,7 @@ public sealed class SftUpdate(TrainerCore core) : IGeneratorUpdate
     {
         using var scope = NewDisposeScope();
         var batch = core.RealBatch(core.RealExamples(core.Step, Purpose.Prompts));
-        var logits = PolicyMath.CompletionLogits(core.Policy.Forward(batch.Tokens, batch.AttentionMask), batch);
-        var loss = -PolicyMath.MaskedMean(PolicyMath.TokenLogProbs(logits, batch), batch.CompletionMask);
+        var loss = -PolicyMath.MaskedMean(PolicyMath.CompletionTerms(core.Policy, batch).LogProbs, batch.CompletionMask);
         metrics["gen/grad_norm"] = core.ApplyGenerator(loss, Name);
         metrics["gen/loss"] = loss.item<float>();
     }

@@ -1,0 +1,62 @@
+using System.Runtime.InteropServices;
+
+namespace RlGaf.Engine.Runtime;
+
+/// <summary>
+/// glibc malloc policy for libtorch's CPU tensors, set in the engine so that no user needs
+/// environment variables. libtorch allocates every CPU tensor with posix_memalign and frees it at
+/// once; glibc keeps freed heap memory resident (after the first large free its mmap threshold
+/// rises to 32 MB, so tensors of a few MB come from the heap, whose free pages in the middle are
+/// never given back), and each allocating thread may get its own arena (8 per core). So: a fixed
+/// mmap threshold of <see cref="MmapThresholdBytes"/> (larger tensors are mapped and unmapped on
+/// free; smaller ones are reused from the heap without page faults), at most two arenas, and the
+/// trainers return the heaps' free pages every <see cref="TrimEverySteps"/> steps (malloc_trim).
+/// No effect off glibc.
+/// </summary>
+public static class NativeHeap
+{
+    private const int M_MMAP_THRESHOLD = -3;
+    private const int M_ARENA_MAX = -8;
+
+    /// <summary>Allocations from this size up are mmapped (fixed: glibc's dynamic rise to 32 MB is off).</summary>
+    public const int MmapThresholdBytes = 4 * 1024 * 1024;
+
+    /// <summary>Arenas glibc may create (its default is 8 per core).</summary>
+    public const int MaxArenas = 2;
+
+    /// <summary>Trainers call <see cref="Trim"/> every this many steps: a trim costs milliseconds; without one a quick bench's heap grew to 313 MB in under 60 steps, and a trim took it to 118 MB (docs/performance.md).</summary>
+    public const int TrimEverySteps = 10;
+
+    private static bool _configured;
+
+    /// <summary>True when the policy was applied (glibc on Linux).</summary>
+    public static bool Configured => _configured;
+
+    /// <summary>Applies the policy once, before libtorch allocates; later calls do nothing. Never throws.</summary>
+    public static void Configure()
+    {
+        if (_configured || !OperatingSystem.IsLinux()) return;
+        try { _configured = (Mallopt(M_ARENA_MAX, MaxArenas) == 1) & (Mallopt(M_MMAP_THRESHOLD, MmapThresholdBytes) == 1); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc
+    }
+
+    /// <summary>Trims after every <see cref="TrimEverySteps"/>-th step.</summary>
+    public static void AfterStep(int step)
+    {
+        if (step % TrimEverySteps == 0) Trim();
+    }
+
+    /// <summary>Returns the free pages of every heap to the system (glibc's malloc_trim); false off glibc.</summary>
+    public static bool Trim()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try { MallocTrim(0); return true; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
+    }
+
+    [DllImport("libc.so.6", EntryPoint = "mallopt")]
+    private static extern int Mallopt(int param, int value);
+
+    [DllImport("libc.so.6", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+}
