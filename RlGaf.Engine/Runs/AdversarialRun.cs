@@ -151,6 +151,8 @@ public sealed class AdversarialRun : IDisposable
         // libtorch's thread count is process-wide: the lease gives the count back when the run ends,
         // so it never leaks into later runs (see TorchRuntime.UseThreads).
         IDisposable? threads = null;
+        // A new event file per process start (tensorboard = true), with the settings this start uses.
+        using var tensorboard = Tensorboard.RunTensorboardLog.Attach(this, _settingsOverride ?? Settings);
         try
         {
             var device = TorchRuntime.ResolveDevice(TorchRuntime.ParsePreference(Settings.Device, "device"));
@@ -428,6 +430,9 @@ public sealed class AdversarialRun : IDisposable
         var path = RunCheckpoint.Save(RunDir, t, state, t.Settings.KeepCheckpoints);
         Log?.Invoke($"checkpoint {Path.GetFileName(path)}");
     }
+
+    /// <summary>A message for the run's log from a part attached to it (the TensorBoard writer).</summary>
+    internal void ReportLog(string message) => Log?.Invoke(message);
 
     private void Raise(RunEvent e)
     {
