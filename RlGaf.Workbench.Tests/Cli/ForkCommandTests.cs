@@ -1,7 +1,6 @@
-using System.Security.Cryptography;
-using System.Text.Json;
 using RlGaf.Engine.Runs;
 using RlGaf.Workbench.Storage;
+using RlGaf.Workbench.Tests.Infrastructure;
 using Reader = RlGaf.Engine.Tests.Tensorboard.EventFileReader;
 
 namespace RlGaf.Workbench.Tests.Cli;
@@ -16,15 +15,7 @@ public class ForkCommandTests
         using var store = new RunStore(root);
         var settings = new RunSettings { Steps = 6, Generator = "pretrain" };
         var r = store.Create(settings, "parent");
-        foreach (int step in new[] { 2, 4 })
-        {
-            var dir = Path.Combine(RunCheckpoint.Directory(r.RunDir), $"ckpt-{step:D7}");
-            Directory.CreateDirectory(dir);
-            var state = Path.Combine(dir, "state.json");
-            File.WriteAllText(state, JsonSerializer.Serialize(new RunState { Step = step, Settings = settings }, RunSettings.Json));
-            var hash = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(state)));
-            File.WriteAllText(Path.Combine(dir, "manifest.json"), JsonSerializer.Serialize(new Dictionary<string, string> { ["state.json"] = hash }));
-        }
+        FakeCheckpoints.Write(r.RunDir, settings, 2, 4);
         store.AddMetrics(r.Id, 0, new Dictionary<string, double> { ["oracle/valid-rate"] = 0.625, ["div/distinct-2"] = 0.3 });
         store.SetStatus(r.Id, RunStatus.Completed, null, 6);
         return r.Id;
