@@ -36,7 +36,17 @@ public sealed class RunTensorboardLog : IDisposable
     }
 
     /// <summary>Starts logging <paramref name="run"/> with the settings it starts with; null when the setting is off.</summary>
-    public static RunTensorboardLog? Attach(AdversarialRun run, RunSettings settings) => settings.Tensorboard ? new RunTensorboardLog(run, settings) : null;
+    public static RunTensorboardLog? Attach(AdversarialRun run, RunSettings settings)
+    {
+        if (!settings.Tensorboard) return null;
+        try { return new RunTensorboardLog(run, settings); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The run matters more than its TensorBoard copy: it trains, and says why there is none.
+            run.ReportLog($"tensorboard: cannot write into {Path.Combine(run.RunDir, Folder)} ({e.Message}); the run trains without TensorBoard files.");
+            return null;
+        }
+    }
 
     private void OnMetrics(int step, IReadOnlyDictionary<string, double> metrics) => Guard(() =>
     {
