@@ -80,7 +80,10 @@ public sealed class AdversarialRun : IDisposable
         var skipped = new List<string>();
         var latest = RunCheckpoint.LatestGood(runDir, skipped);
         var state = latest is { } c ? RunCheckpoint.ReadState(c.Path) : null;
-        var run = new AdversarialRun(runDir, state?.Settings ?? settings, modelsRoot, state) { _resumePath = latest?.Path, _skipped = skipped, StartsOver = latest is null };
+        // A fork's first checkpoint carries the fork's settings: the trainer is built with them and its parts
+        // restore from the parent's state, as after a live change at that step.
+        var run = new AdversarialRun(runDir, state?.Fork?.Settings ?? state?.Settings ?? settings, modelsRoot, state)
+            { _resumePath = latest?.Path, _skipped = skipped, StartsOver = latest is null };
         return run;
     }
 
@@ -97,9 +100,10 @@ public sealed class AdversarialRun : IDisposable
     public void ExtendTo(int steps)
     {
         if (steps < Step) throw new ArgumentException($"--steps: {steps} is below the run's current step {Step}.");
-        var next = Settings with { Steps = steps };
+        var next = (_settingsOverride ?? Settings) with { Steps = steps };
         next.Validate();
-        if (_state is not null) _state = _state with { Settings = next };
+        // A fork's parts restore from the parent's settings (its savedWith): only the settings in force change.
+        if (_state is { Fork: null }) _state = _state with { Settings = next };
         _settingsOverride = next;
     }
 
@@ -151,6 +155,8 @@ public sealed class AdversarialRun : IDisposable
         // libtorch's thread count is process-wide: the lease gives the count back when the run ends,
         // so it never leaks into later runs (see TorchRuntime.UseThreads).
         IDisposable? threads = null;
+        // A new event file per process start (tensorboard = true), with the settings this start uses.
+        using var tensorboard = Tensorboard.RunTensorboardLog.Attach(this, _settingsOverride ?? Settings);
         try
         {
             var device = TorchRuntime.ResolveDevice(TorchRuntime.ParsePreference(Settings.Device, "device"));
@@ -256,7 +262,14 @@ public sealed class AdversarialRun : IDisposable
             if (_state.Threads != get_num_threads())
                 Log?.Invoke($"warning: checkpoint was written with {_state.Threads} threads, now {get_num_threads()}; resume is bit-identical only with the same count.");
             ResumedFromCheckpoint?.Invoke(_state.Step);
-            Raise(new RunEvent(_state.Step, RunEventKinds.Resume, $"continued from checkpoint at step {_state.Step}"));
+            if (_state.Fork is { } fork)
+            {
+                Raise(new RunEvent(_state.Step, RunEventKinds.Fork, $"forked from run {fork.Parent} at step {fork.Step}"));
+                // What the fork changed, as setting events at the fork step (drawn on the charts like live changes).
+                foreach (var key in RunSettings.Keys.Where(k => _state.Settings.Get(k) != s.Get(k)).Order(StringComparer.Ordinal))
+                    Raise(new RunEvent(_state.Step, RunEventKinds.Setting, $"{key}: {_state.Settings.Get(key)} -> {s.Get(key)} (fork)", key, _state.Settings.Get(key), s.Get(key)));
+            }
+            else Raise(new RunEvent(_state.Step, RunEventKinds.Resume, $"continued from checkpoint at step {_state.Step}"));
             RebuildDetector();
             _prepared = true;
             return false;
@@ -428,6 +441,9 @@ public sealed class AdversarialRun : IDisposable
         var path = RunCheckpoint.Save(RunDir, t, state, t.Settings.KeepCheckpoints);
         Log?.Invoke($"checkpoint {Path.GetFileName(path)}");
     }
+
+    /// <summary>A message for the run's log from a part attached to it (the TensorBoard writer).</summary>
+    internal void ReportLog(string message) => Log?.Invoke(message);
 
     private void Raise(RunEvent e)
     {

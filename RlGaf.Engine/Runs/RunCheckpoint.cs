@@ -22,6 +22,11 @@ public sealed record RunState
     [JsonPropertyName("events")] public List<RunEvent> Events { get; init; } = [];
     /// <summary>The evaluation metrics so far (step → metrics): replayed into the collapse detector on resume.</summary>
     [JsonPropertyName("evaluations")] public SortedDictionary<int, Dictionary<string, double>> Evaluations { get; init; } = [];
+    /// <summary>
+    /// Only in a fork's first checkpoint (a copy of its parent's): the fork's origin and settings, in force from
+    /// this step on. The rest of the state stays the parent's, so the parts restore as after a live change here.
+    /// </summary>
+    [JsonPropertyName("fork"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ForkOrigin? Fork { get; init; }
 
     /// <summary>The update's state as numbers (a key written as "NaN" reads back as NaN).</summary>
     [JsonIgnore]
@@ -31,6 +36,12 @@ public sealed record RunState
         init => UpdateStateJson = value.ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value, RunSettings.Json));
     }
 }
+
+/// <summary>Where a fork comes from: the parent run (its id), the step of the parent's checkpoint, and the fork's settings.</summary>
+public sealed record ForkOrigin(
+    [property: JsonPropertyName("parent")] string Parent,
+    [property: JsonPropertyName("step")] int Step,
+    [property: JsonPropertyName("settings")] RunSettings Settings);
 
 /// <summary>
 /// A checkpoint holds everything needed to continue a run: generator, discriminator, value head,
@@ -144,6 +155,29 @@ public static class RunCheckpoint
             skipped.Add($"{Path.GetFileName(c.Path)}: {why}");
         }
         return null;
+    }
+
+    /// <summary>
+    /// Copies a verified checkpoint into <paramref name="runDir"/> (a fork's folder) with <paramref name="fork"/>
+    /// recorded in its state; the manifest is rewritten for the new state, so the copy verifies as any checkpoint.
+    /// </summary>
+    internal static string CopyForFork(string checkpointDir, string runDir, ForkOrigin fork)
+    {
+        if (Verify(checkpointDir) is { } why) throw new InvalidDataException($"{checkpointDir}: {why}.");
+        var state = ReadState(checkpointDir) with { Fork = fork };
+        var root = Directory(runDir);
+        string final = Path.Combine(root, Path.GetFileName(checkpointDir)), tmp = final + ".tmp";
+        if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
+        System.IO.Directory.CreateDirectory(tmp);
+        foreach (var f in System.IO.Directory.GetFiles(checkpointDir))
+            if (Path.GetFileName(f) is not (Manifest or StateFile)) File.Copy(f, Path.Combine(tmp, Path.GetFileName(f)));
+        File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
+        var hashes = System.IO.Directory.GetFiles(tmp).Order(StringComparer.Ordinal).ToDictionary(f => Path.GetFileName(f), f => Hash(f));
+        File.WriteAllText(Path.Combine(tmp, Manifest), JsonSerializer.Serialize(hashes));
+        foreach (var f in System.IO.Directory.GetFiles(tmp)) Flush(f);
+        System.IO.Directory.Move(tmp, final);
+        Runtime.DurableFiles.FsyncDirectory(root);
+        return final;
     }
 
     /// <summary>Most bytes a state.json may have: it holds scalars and small buffers, so anything bigger is not ours.</summary>

@@ -17,6 +17,8 @@ public static class RunEventKinds
     /// <summary>A checkpoint could not be written (disk full, say): the run pauses, the last good one stays.</summary>
     public const string CheckpointFailed = "checkpoint-failed";
     public const string Restart = "restart";
+    /// <summary>A run forked from another run's checkpoint starts (at the fork step).</summary>
+    public const string Fork = "fork";
 }
 
 /// <summary>Something that happened in a run at a step: a setting change (with old and new value), a pause, an alert...</summary>

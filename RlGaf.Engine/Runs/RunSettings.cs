@@ -154,6 +154,8 @@ public sealed partial record RunSettings
     [JsonPropertyName("device")] public string Device { get; init; } = "auto";
     [Setting(SettingSections.Evaluation, SettingReaders.Run, "libtorch threads (0 = default). Resume is bit-identical only with the same count.")]
     [JsonPropertyName("threads")] public int Threads { get; init; }
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "Write TensorBoard event files live into the run's tensorboard/ folder (metrics, samples, events, settings as HParams; a new file per process start).")]
+    [JsonPropertyName("tensorboard")] public bool Tensorboard { get; init; }
 
     public static readonly JsonSerializerOptions Json = new()
     {

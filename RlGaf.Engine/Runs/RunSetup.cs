@@ -193,7 +193,7 @@ public static class RunSetup
         return (rm, accuracy);
     }
 
-    private static void CopyDirectory(string from, string to)
+    internal static void CopyDirectory(string from, string to)
     {
         var tmp = to + ".tmp";
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);

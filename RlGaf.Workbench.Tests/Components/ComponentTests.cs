@@ -244,4 +244,39 @@ public class ComponentTests : IAsyncLifetime
         dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Delete").Click();
         cut.WaitForAssertion(() => Assert.Null(host.Store.Get(run.Id)));
     }
+
+    [Fact]
+    public void Run_page_forks_from_a_kept_checkpoint_and_the_fork_links_to_its_parent()
+    {
+        var host = AddHost();
+        _ctx.Services.AddSingleton(new RunNotifier());
+        _ctx.Render<MudPopoverProvider>();
+        var settings = new RunSettings { Steps = 6 };
+        var parent = host.Create(settings, "the parent");
+        RlGaf.Workbench.Tests.Infrastructure.FakeCheckpoints.Write(parent.RunDir, settings, 2, 4);
+        for (int step = 0; step <= 4; step++) host.Store.AddMetrics(parent.Id, step, new Dictionary<string, double> { ["disc/loss"] = 1.0 / (step + 1) });
+        host.Store.AddSamples(parent.Id, [new Engine.Adversarial.SampleRecord(4, 0, "The", " fine.", 0.5, 0.1, null)]);
+
+        var cut = _ctx.Render<RunPage>(p => p.Add(x => x.Id, parent.Id));
+        Assert.Empty(cut.FindAll("#forked-from"));
+        Assert.NotNull(cut.Find("#samples-fork")); // the samples' step 4 has a kept checkpoint
+        Assert.Equal("/api/runs/" + parent.Id + "/tensorboard", cut.Find("#tensorboard-export").GetAttribute("href"));
+        cut.Find("#fork-settings").Input("gen_lr=0.0003");
+        cut.Find("#fork-button").Click();
+        var fork = Assert.Single(host.Store.List(), r => r.Id != parent.Id);
+        Assert.Equal(parent.Id, fork.Parent);
+        Assert.Equal(4, fork.ForkStep); // the newest kept checkpoint unless another is picked
+        Assert.Equal(0.0003, RunSettings.FromJson(fork.SettingsJson).GenLr);
+        Assert.EndsWith($"/runs/{fork.Id}", _ctx.Services.GetRequiredService<NavigationManager>().Uri);
+
+        // A refused fork says why and creates nothing.
+        cut.Find("#fork-settings").Input("generator=elsewhere");
+        cut.Find("#fork-button").Click();
+        Assert.Equal(2, host.Store.List().Count);
+
+        var page = _ctx.Render<RunPage>(p => p.Add(x => x.Id, fork.Id));
+        var link = page.Find("#forked-from");
+        Assert.Contains("forked from the parent at step 4", link.TextContent);
+        Assert.Equal($"/runs/{parent.Id}", link.QuerySelector("a")!.GetAttribute("href"));
+    }
 }

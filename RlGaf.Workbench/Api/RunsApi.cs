@@ -11,10 +11,10 @@ namespace RlGaf.Workbench.Api;
 
 /// <summary>A run as the API and the run list show it.</summary>
 public sealed record RunView(string Id, string Name, string Status, string? Message, string Method, string Dataset, int Step, int TotalSteps,
-    DateTime CreatedUtc, DateTime UpdatedUtc, IReadOnlyDictionary<string, double> Latest)
+    DateTime CreatedUtc, DateTime UpdatedUtc, IReadOnlyDictionary<string, double> Latest, string? Parent = null, int? ForkStep = null)
 {
     public static RunView From(RunRecord r) => new(r.Id, r.Name, RunStore.Kebab(r.Status.ToString()), r.Message, r.Method, r.Dataset,
-        r.Step, r.TotalSteps, r.CreatedUtc, r.UpdatedUtc, r.Latest);
+        r.Step, r.TotalSteps, r.CreatedUtc, r.UpdatedUtc, r.Latest, r.Parent, r.ForkStep);
 }
 
 /// <summary>
@@ -51,6 +51,17 @@ public static class RunsApi
         {
             var r = host.Clone(id);
             return Results.Created($"/api/runs/{r.Id}", RunView.From(r));
+        }));
+        api.MapPost("/{id}/fork", (string id, JsonElement body, TrainingHost host) => Guard(() =>
+        {
+            var (step, changes, name) = ParseFork(body);
+            var r = host.Fork(id, step, changes, name);
+            return Results.Created($"/api/runs/{r.Id}", RunView.From(r));
+        }));
+        api.MapGet("/{id}/tensorboard", (string id, TrainingHost host) => Guard(() =>
+        {
+            var (name, bytes) = TensorboardExport.ToBytes(host.Store, id);
+            return Results.File(bytes, "application/octet-stream", name);
         }));
         api.MapDelete("/{id}", (string id, TrainingHost host) => Guard(() => { host.Delete(id); return Results.NoContent(); }));
         api.MapPost("/{id}/settings", (string id, JsonElement body, TrainingHost host) => Guard(() =>
@@ -175,6 +186,35 @@ public static class RunsApi
         }
         return (settings.Validate(), name);
     }
+
+    /// <summary>{"step": N, "settings": {key: value, ...}, "name": "..."}: settings and name are optional.</summary>
+    public static (int Step, IReadOnlyList<(string Key, string Value)> Changes, string? Name) ParseFork(JsonElement body) => ParseBody(() =>
+    {
+        if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"step\": N, \"settings\": {key: value, ...}}.");
+        int? step = null;
+        string? name = null;
+        var changes = new List<(string, string)>();
+        foreach (var p in body.EnumerateObject())
+        {
+            switch (p.Name)
+            {
+                case "step":
+                    step = p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out var n) ? n : throw new ArgumentException($"step: {p.Value.GetRawText()} is not an integer step.");
+                    break;
+                case "settings":
+                    if (p.Value.ValueKind != JsonValueKind.Object) throw new ArgumentException("settings: expected an object {key: value}.");
+                    foreach (var kv in p.Value.EnumerateObject())
+                    {
+                        if (changes.Any(c => c.Item1 == kv.Name)) throw new ArgumentException($"{kv.Name}: given twice; give each setting once. Nothing was done.");
+                        changes.Add((kv.Name, Text(kv.Value)));
+                    }
+                    break;
+                case "name": name = StringField(p.Value, "name"); break;
+                default: throw new ArgumentException($"unknown field '{p.Name}' (expected step, settings, name).");
+            }
+        }
+        return (step ?? throw new ArgumentException("step: required (the parent's step with a kept checkpoint)."), changes, name);
+    });
 
     /// <summary>
     /// A body that cannot be read as its fields (a name of the wrong type, text that is not valid UTF-8:

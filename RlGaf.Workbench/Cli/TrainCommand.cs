@@ -10,12 +10,13 @@ namespace RlGaf.Workbench.Cli;
 /// <summary>train / resume / runs: headless runs in the same store the workbench shows.</summary>
 internal static class TrainCommand
 {
-    public const string TrainSummary = "run a training run: train (--preset NAME [--data PATH] | --config FILE) [--set key=value ...] [--steps N] [--seed S] [--out DIR [--live]] [--json] (--live: a trial on a cluster node: metrics, samples and events appended to DIR as they come, DIR/status.json, data root DIR/data)";
+    public const string TrainSummary = "run a training run: train (--preset NAME [--data PATH] | --config FILE | --fork RUN_ID@STEP) [--set key=value ...] [--steps N] [--seed S] [--out DIR [--live]] [--json] (--live: a trial on a cluster node: metrics, samples and events appended to DIR as they come, DIR/status.json, data root DIR/data)";
     public const string ResumeSummary = "continue a run from its last good checkpoint: resume RUN_ID [--steps N] [--out DIR] [--json]";
     public const string RunsSummary = "list the runs in the store: runs [--json]";
 
     public static int Train(ArgParser args)
     {
+        if (args.String("--fork") is { } fork) return ForkCommand.Run(ForkCommand.Parse(fork, args, DataRoot(args)));
         string? preset = args.String("--preset"), config = args.String("--config");
         if ((preset is null) == (config is null)) throw new UsageException("give exactly one of --preset NAME or --config FILE.");
         RunSettings settings;
@@ -122,16 +123,19 @@ internal static class TrainCommand
         return Execute(run, store, id, null, outDir, json);
     }
 
-    public const string ExportSummary = "write a run's files: export RUN_ID --out DIR (config, metrics.jsonl, samples.jsonl, events.jsonl, checkpoint, model)";
+    public const string ExportSummary = "write a run's files: export RUN_ID --out DIR [--format files|tensorboard] (files: config, metrics.jsonl, samples.jsonl, events.jsonl, checkpoint, model; tensorboard: one event file)";
 
     public static int Export(ArgParser args)
     {
         if (args.Positionals.Count == 0) throw new UsageException("give the run id: export RUN_ID --out DIR.");
         string id = args.Positionals[0];
         string outDir = args.Required("--out");
+        string format = args.String("--format") ?? "files";
+        if (format is not ("files" or "tensorboard")) throw new UsageException($"--format: '{format}' is not files or tensorboard.");
         string dataRoot = DataRoot(args);
         args.EnsureAllUsed(maxPositionals: 1);
         RunExport.CheckTarget(outDir);
+        if (format == "tensorboard") return ExportTensorboard(id, outDir, dataRoot);
         using (var client = WorkbenchClient.For(dataRoot))
         {
             if (client is not null)
@@ -145,6 +149,26 @@ internal static class TrainCommand
         var record = store.Get(id) ?? throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
         RunExport.Write(store, id, record.RunDir, outDir);
         Console.WriteLine($"wrote {Path.GetFullPath(outDir)}");
+        return 0;
+    }
+
+    /// <summary>export --format tensorboard: the run as one event file (read over the API while a workbench serves the data root).</summary>
+    private static int ExportTensorboard(string id, string outDir, string dataRoot)
+    {
+        string path;
+        using (var client = WorkbenchClient.For(dataRoot))
+        {
+            if (client is not null)
+            {
+                path = client.ExportTensorboard(id, outDir);
+                Console.WriteLine($"wrote {path} (read from {client.Describe()}); view it with: tensorboard --logdir {Path.GetFullPath(outDir)}");
+                return 0;
+            }
+        }
+        using var store = OpenStore(dataRoot, "export", brief: true);
+        if (store.Get(id) is null) throw new UsageException($"run '{id}' is not in {store.DataRoot} (see 'runs').");
+        path = TensorboardExport.Write(store, id, outDir);
+        Console.WriteLine($"wrote {path}; view it with: tensorboard --logdir {Path.GetFullPath(outDir)}");
         return 0;
     }
 
@@ -185,7 +209,7 @@ internal static class TrainCommand
     /// closed. Refused, naming the holder, when another command-line process holds the data root, or a
     /// workbench that started after the hand-off check above. RlGaf__RebuildStore=true rebuilds a corrupt one.
     /// </summary>
-    private static RunStore OpenStore(string dataRoot, string verb, bool brief = false, string? runId = null)
+    internal static RunStore OpenStore(string dataRoot, string verb, bool brief = false, string? runId = null)
     {
         bool rebuild = bool.TryParse(WorkbenchPaths.CommandLineConfiguration()[RunStore.RebuildKey], out var r) && r;
         try { return new RunStore(dataRoot, StoreLock.Acquire(dataRoot, verb, brief, runId), rebuild); }
@@ -202,7 +226,7 @@ internal static class TrainCommand
     private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
         m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";
 
-    private static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json, Cluster.LiveTrialWriter? live = null)
+    internal static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json, Cluster.LiveTrialWriter? live = null)
     {
         RunBinding.Attach(run, store, id);
         live?.Attach(run);
@@ -244,7 +268,7 @@ internal static class TrainCommand
     private static readonly string[] Ended = ["completed", "failed", "stopped", "interrupted"];
 
     /// <summary>Follows a run the workbench trains: progress and events once a second until it ends; Ctrl+C stops following only.</summary>
-    private static int Follow(WorkbenchClient client, string id, int total, int evalEvery, string dataRoot, string? outDir, bool json)
+    internal static int Follow(WorkbenchClient client, string id, int total, int evalEvery, string dataRoot, string? outDir, bool json)
     {
         var progress = new ProgressLine(total);
         int eventsSeen = 0;

@@ -92,6 +92,27 @@ internal sealed class WorkbenchClient : IDisposable
         RunExport.Write(SettingsJson(id), metrics, samples, Events(id), runDir, outDir);
     }
 
+    /// <summary>A fork made by the workbench (POST /api/runs/ID/fork).</summary>
+    public RunView Fork(string id, int step, IReadOnlyList<(string Key, string Value)> changes, string? name) =>
+        Send<RunView>(HttpMethod.Post, $"api/runs/{Uri.EscapeDataString(id)}/fork",
+            new { step, settings = changes.ToDictionary(c => c.Key, c => c.Value), name });
+
+    /// <summary>The run's TensorBoard event file as the workbench writes it (GET /api/runs/ID/tensorboard), saved into <paramref name="outDir"/>.</summary>
+    public string ExportTensorboard(string id, string outDir)
+    {
+        RunExport.CheckTarget(outDir);
+        var (name, bytes) = Exchange(new HttpRequestMessage(HttpMethod.Get, $"api/runs/{Uri.EscapeDataString(id)}/tensorboard"), (response, ct) =>
+            (response.Content.Headers.ContentDisposition?.FileName?.Trim('"') ?? $"events.out.tfevents.{DateTimeOffset.UtcNow.ToUnixTimeSeconds():D10}.rlgaf",
+             response.Content.ReadAsByteArrayAsync(ct).GetAwaiter().GetResult()));
+        if (!name.StartsWith("events.out.tfevents.", StringComparison.Ordinal) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Contains(".."))
+            throw new UsageException($"{Describe()} named the event file '{name}', which is not an event file's name.");
+        Directory.CreateDirectory(outDir);
+        TensorboardExport.MarkExport(outDir);
+        var path = Path.Combine(outDir, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
     private sealed record MetricRow(int Step, Dictionary<string, double> Metrics);
 
     private string Text(string path) =>

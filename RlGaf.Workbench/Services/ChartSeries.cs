@@ -9,8 +9,15 @@ namespace RlGaf.Workbench.Services;
 /// ±std band for reward/mean). Appending returns only the new points per trace, so the chart can
 /// ExtendTraces instead of redrawing. Not thread-safe (used from the component's render context).
 /// </summary>
-public sealed class ChartSeries(MetricGroup group, double smoothing)
+/// A fork's chart also draws its parent's curves up to the fork step (<paramref name="parent"/>): dashed, grey, fixed.
+public sealed class ChartSeries(MetricGroup group, double smoothing, IReadOnlyList<(int Step, IReadOnlyDictionary<string, double> Values)>? parent = null)
 {
+    /// <summary>The parent's points of each of this chart's metrics (empty unless the run is a fork).</summary>
+    private readonly List<(string Key, List<int> Steps, List<double> Values)> _parent = (parent ?? [])
+        .SelectMany(p => p.Values.Where(kv => group.Contains(kv.Key)).Select(kv => (p.Step, kv.Key, kv.Value)))
+        .GroupBy(x => x.Key).OrderBy(g => g.Key, StringComparer.Ordinal)
+        .Select(g => (g.Key, g.Select(x => x.Step).ToList(), g.Select(x => x.Value).ToList())).ToList();
+
     private static readonly string[] Palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
     private readonly List<string> _metrics = [];
     private readonly Dictionary<string, Series> _series = [];
@@ -27,8 +34,10 @@ public sealed class ChartSeries(MetricGroup group, double smoothing)
     public double Smoothing => smoothing;
     public IReadOnlyList<string> Metrics => _metrics;
     public bool HasBand => group.Metrics.Contains("reward/mean");
-    /// <summary>Index of the first metric trace (after the band's two traces).</summary>
-    private int Offset => HasBand ? 2 : 0;
+    /// <summary>Index of the first metric trace (after the band's two traces and the parent's traces).</summary>
+    private int Offset => (HasBand ? 2 : 0) + _parent.Count;
+    /// <summary>How many traces draw the parent's curves.</summary>
+    public int ParentTraceCount => _parent.Count;
     public int PointCount => _series.Values.Sum(s => s.Steps.Count);
 
     /// <summary>New points for the chart: traces to add first (new metrics), then per-trace x/y to extend.</summary>
@@ -104,6 +113,16 @@ public sealed class ChartSeries(MetricGroup group, double smoothing)
         {
             traces.Add(BandTrace("reward ± std (lower)", _band.Select(b => b.Step), _band.Select(b => b.Lo), false));
             traces.Add(BandTrace("reward ± std", _band.Select(b => b.Step), _band.Select(b => b.Hi), true));
+        }
+        foreach (var (key, steps, values) in _parent)
+        {
+            var smoother = new RunViews.Smoother(smoothing);
+            traces.Add(new Scatter
+            {
+                Name = key + " (parent)", LegendGroup = "parent", Mode = ModeFlag.Lines, YAxis = group.OnRightAxis(key) ? "y2" : "y", Opacity = 0.6m,
+                Line = new Line { Color = "#9e9e9e", Width = 1.5m, Dash = "dash" },
+                X = steps.Select(x => (object)x).ToList(), Y = values.Select(v => RunViews.PlotValue(smoother.Next(v))!).ToList(),
+            });
         }
         for (int i = 0; i < _metrics.Count; i++)
         {

@@ -21,6 +21,10 @@ public sealed class RunRecord
     public string RunDir { get; set; } = "";
     /// <summary>The newest value of every metric (for run lists).</summary>
     public Dictionary<string, double> Latest { get; set; } = [];
+    /// <summary>A fork's parent run (null: not a fork).</summary>
+    public string? Parent { get; set; }
+    /// <summary>The parent's step a fork started from (its kept checkpoint there).</summary>
+    public int? ForkStep { get; set; }
 }
 
 /// <summary>The metrics logged at one step of one run.</summary>
@@ -201,7 +205,7 @@ public sealed class RunStore : IDisposable
                 var settings = RunSettings.FromJson(File.ReadAllText(settingsPath), settingsPath);
                 var latest = RunCheckpoint.LatestGood(dir, []);
                 var state = latest is { } c ? RunCheckpoint.ReadState(c.Path) : null;
-                var inForce = state?.Settings ?? settings;
+                var inForce = state?.Fork?.Settings ?? state?.Settings ?? settings;
                 int step = state?.Step ?? 0;
                 bool done = step >= inForce.Steps;
                 var created = DateTime.TryParseExact(id.Length >= 15 ? id[..15] : id, "yyyyMMdd-HHmmss", System.Globalization.CultureInfo.InvariantCulture,
@@ -212,7 +216,7 @@ public sealed class RunStore : IDisposable
                     Status = done ? RunStatus.Completed : RunStatus.Interrupted,
                     Message = done ? "rebuilt from its folder" : $"rebuilt from its folder; resume continues from the checkpoint at step {step}",
                     Method = Kebab(inForce.Method.ToString()), Dataset = inForce.Dataset, Step = step, TotalSteps = inForce.Steps,
-                    SettingsJson = inForce.ToJson(), RunDir = dir,
+                    SettingsJson = inForce.ToJson(), RunDir = dir, Parent = state?.Fork?.Parent, ForkStep = state?.Fork?.Step,
                 };
                 Runs.Insert(record);
                 foreach (var (evalStep, metrics) in state?.Evaluations ?? []) AddMetrics(id, evalStep, metrics);

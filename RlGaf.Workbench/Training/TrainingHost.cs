@@ -177,6 +177,40 @@ public sealed class TrainingHost : IHostedService, IDisposable
         return Create(RunSettings.FromJson(r.SettingsJson, $"run {id}"), r.Name + " (copy)");
     }
 
+    /// <summary>
+    /// A new run forked from <paramref name="id"/>'s kept checkpoint at <paramref name="step"/> with <paramref name="changes"/>
+    /// (checked as for a new run; settings fixed at set-up refused by name; a step without a kept checkpoint
+    /// refused naming the kept ones). Its folder is written here (a copy of that checkpoint), then it queues.
+    /// </summary>
+    public RunRecord Fork(string id, int step, IReadOnlyList<(string Key, string Value)> changes, string? name = null)
+    {
+        ThrowIfStopping("forking a run");
+        var parent = Require(id);
+        var checkpoint = RunFork.RequireCheckpoint(parent.RunDir, id, step);
+        var settings = RunFork.Settings(RunFork.ParentSettings(checkpoint.Path), step, changes);
+        // No path is re-read: the path settings are fixed for a fork and its models are copied from the parent's folder.
+        RunRecord record;
+        lock (_gate)
+        {
+            ThrowIfStopping("forking a run");
+            record = _store.Create(settings, string.IsNullOrWhiteSpace(name) ? $"{parent.Name} (fork @{step})" : name.Trim());
+            try { RunFork.Prepare(parent.RunDir, id, step, record.RunDir, settings); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                _store.Delete(record.Id);
+                throw new InvalidOperationException($"run {id}: its checkpoint at step {step} could not be copied for the fork ({e.Message}). Nothing was created.");
+            }
+            record.Parent = id;
+            record.ForkStep = step;
+            record.Step = step;
+            _store.Update(record);
+            _notifier.Publish(new StatusUpdate(record.Id, RunStatus.Queued, null, step));
+            _queue.AddLast(record.Id);
+        }
+        Dispatch();
+        return _store.Get(record.Id) ?? record;
+    }
+
     public bool IsActive(string id) { lock (_gate) return _active.ContainsKey(id); }
 
     /// <summary>Runs that hold a slot now (starting or training): never more than RlGaf:MaxConcurrentRuns with the reserved slots.</summary>
