@@ -56,6 +56,7 @@ public static class WorkbenchHost
             StoreLock.Acquire(dataRoot, StoreHolder.Workbench), options.RebuildStore));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
+        builder.Services.AddSingleton(sp => new RunTable(sp.GetRequiredService<RunStore>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
         builder.Services.AddSingleton<RunsHubFeeds>();
         builder.Services.AddSingleton(sp => new RunViews(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkbenchOptions>>()));
