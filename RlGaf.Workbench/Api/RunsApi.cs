@@ -63,6 +63,8 @@ public static class RunsApi
             var result = table.Query(request);
             http.Response.Headers["X-Total-Count"] = result.Total.ToString(CultureInfo.InvariantCulture);
             var columns = request.Columns ?? [];
+            if (http.Request.Query["format"] == "csv")
+                return Results.Text(TableCsv(result.Runs, columns), "text/csv");
             if (result.Groups is { } groups)
                 return Results.Ok(groups.Select(g => new { key = g.Key, runs = g.Runs.Select(r => r.Id), count = g.Runs.Count, stats = g.Stats }));
             return Results.Ok(result.Runs.Select(r => RunView.From(r, columns)));
@@ -132,8 +134,8 @@ public static class RunsApi
     public static RunListRequest ParseListQuery(IQueryCollection query)
     {
         foreach (var key in query.Keys)
-            if (key is not ("filter" or "sort" or "columns" or "page" or "page_size" or "group" or "access_token"))
-                throw new ArgumentException($"unknown parameter '{key}' (expected filter, sort, columns, page, page_size, group).");
+            if (key is not ("filter" or "sort" or "columns" or "page" or "page_size" or "group" or "ids" or "format" or "access_token"))
+                throw new ArgumentException($"unknown parameter '{key}' (expected filter, sort, columns, page, page_size, group, ids, format).");
         string? One(string key) => query.TryGetValue(key, out var v) ? v.Count == 1 ? v[0] : throw new ArgumentException($"{key}: given {v.Count} times; give it once.") : null;
         int Int(string key, int fallback) => One(key) is { } t
             ? int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{key}: '{t}' is not an integer.")
@@ -142,7 +144,9 @@ public static class RunsApi
         int page = Int("page", 0);
         // A page asked for without its size gets 50 rows; no page at all: every run (as before paging existed).
         int size = Int("page_size", query.ContainsKey("page") ? 50 : 0);
-        var request = new RunListRequest(One("filter"), One("sort"), columns, page, size, One("group"));
+        var ids = One("ids")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var request = new RunListRequest(One("filter"), One("sort"), columns, page, size, One("group"), ids);
+        if (One("format") is { } format && format is not ("json" or "csv")) throw new ArgumentException($"format: '{format}' is not json or csv.");
         RunTable.Check(request);
         return request;
     }
@@ -301,6 +305,25 @@ public static class RunsApi
         JsonValueKind.Null => "",
         _ => v.GetRawText(),
     };
+
+    /// <summary>The run table as CSV (RFC 4180 quoting): the run's fields, tags, note, then the asked columns.</summary>
+    public static string TableCsv(IReadOnlyList<RunRecord> runs, IReadOnlyList<RunColumn> columns)
+    {
+        static string Q(string? v) => v is null ? "" : v.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + v.Replace("\"", "\"\"") + "\"" : v;
+        var sb = new StringBuilder("id,name,status,method,dataset,step,total_steps,created,tags,note");
+        foreach (var c in columns) sb.Append(',').Append(Q(c.Label));
+        sb.Append('\n');
+        foreach (var r in runs)
+        {
+            var view = RunView.From(r, columns);
+            sb.Append(string.Join(',', new[] { r.Id, r.Name, view.Status, r.Method, r.Dataset, r.Step.ToString(CultureInfo.InvariantCulture), r.TotalSteps.ToString(CultureInfo.InvariantCulture),
+                r.CreatedUtc.ToString("o", CultureInfo.InvariantCulture), string.Join(' ', r.Tags), r.Note }.Select(Q)));
+            foreach (var c in columns)
+                sb.Append(',').Append(Q(view.Columns![c.Label] switch { double d => d.ToString("R", CultureInfo.InvariantCulture), null => "", var o => o.ToString() }));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
 
     /// <summary>One row per logged step, one column per metric (sorted), empty where a step did not log it.</summary>
     public static string MetricsCsv(IReadOnlyList<MetricPoint> points)

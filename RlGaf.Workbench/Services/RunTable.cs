@@ -20,7 +20,9 @@ public sealed class RunRow(RunRecord record, Func<RunRecord, IReadOnlyDictionary
 /// <summary>What the run table is asked for. Page counts from 0; PageSize 0 means every row.</summary>
 /// <param name="Sort">A column, "-" in front for descending (default: -created).</param>
 /// <param name="GroupBy">A setting to group by, or "seeds" for runs whose settings differ only in the seed.</param>
-public sealed record RunListRequest(string? Filter = null, string? Sort = null, IReadOnlyList<RunColumn>? Columns = null, int Page = 0, int PageSize = 0, string? GroupBy = null);
+/// <param name="Ids">Only these runs (a selection), or null for every run.</param>
+public sealed record RunListRequest(string? Filter = null, string? Sort = null, IReadOnlyList<RunColumn>? Columns = null, int Page = 0, int PageSize = 0, string? GroupBy = null,
+    IReadOnlyCollection<string>? Ids = null);
 
 /// <summary>Runs with the same value of the grouping setting: the mean and sample standard deviation of each numeric column.</summary>
 public sealed record RunGroup(string Key, IReadOnlyList<RunRecord> Runs, IReadOnlyDictionary<string, ColumnStats> Stats);
@@ -69,7 +71,8 @@ public sealed class RunTable(RunStore store)
         var clock = Stopwatch.StartNew();
         var (filter, sort, desc) = Check(request);
         var columns = request.Columns ?? [];
-        var rows = store.List().Select(r => new RunRow(r, SettingsOf)).Where(filter.Matches).ToList();
+        var ids = request.Ids is null ? null : request.Ids.ToHashSet(StringComparer.Ordinal);
+        var rows = store.List().Where(r => ids is null || ids.Contains(r.Id)).Select(r => new RunRow(r, SettingsOf)).Where(filter.Matches).ToList();
         var comparer = new ValueComparer();
         // Runs without a value sort last whichever the direction.
         var keyed = rows.Select(r => (Row: r, Key: sort.ValueOf(r))).ToList();
@@ -112,6 +115,9 @@ public sealed class RunTable(RunStore store)
         }
         return new RunGroup(key, rows.Select(r => r.Record).ToList(), stats);
     }
+
+    /// <summary>A run as the table reads it (settings parsed once per version and kept).</summary>
+    public RunRow Row(RunRecord r) => new(r, SettingsOf);
 
     /// <summary>A run's settings as text, from its JSON, kept until the JSON changes (a live change).</summary>
     private IReadOnlyDictionary<string, string> SettingsOf(RunRecord r)

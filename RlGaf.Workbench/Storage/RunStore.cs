@@ -301,6 +301,7 @@ public sealed class RunStore : IDisposable
     }
 
     public RunRecord? Get(string id) => Runs.FindById(id);
+    public int Count() => Runs.Count();
     public IReadOnlyList<RunRecord> List() => Runs.FindAll().OrderByDescending(r => r.CreatedUtc).ToList();
 
     public void Update(RunRecord record)
