@@ -49,12 +49,12 @@ public sealed record RunColumn(ColumnKind Kind, string Key, MetricAggregate Aggr
         int open = t.IndexOf('(');
         if (open >= 0)
         {
-            if (!t.EndsWith(')')) throw new RunQueryException(what, text, position, "a ')' is missing (expected last(METRIC), best(...), min(...) or max(...)).");
+            if (!t.EndsWith(')')) throw new RunQueryException(what, text, position, "missing its ')' (expected last(METRIC), best(...), min(...) or max(...)).");
             var fn = t[..open];
             var inner = t[(open + 1)..^1].Trim();
             if (!Enum.TryParse<MetricAggregate>(fn, ignoreCase: true, out var agg) || !char.IsLetter(fn.FirstOrDefault()))
-                throw new RunQueryException(what, text, position, $"unknown aggregate '{fn}' (expected last, best, min or max).");
-            if (!inner.Contains('/')) throw new RunQueryException(what, text, position, $"'{inner}' is not a metric name (metrics look like reward/mean).");
+                throw new RunQueryException(what, text, position, $"an unknown aggregate '{fn}' (expected last, best, min or max).");
+            if (!inner.Contains('/')) throw new RunQueryException(what, text, position, $"not a metric name ('{inner}'; metrics look like reward/mean).");
             return new RunColumn(ColumnKind.Metric, inner, agg);
         }
         if (Fields.Contains(t)) return new RunColumn(ColumnKind.Field, t);
@@ -170,13 +170,14 @@ public sealed class RunQuery
         // The first operator character splits key and value: metric names hold '/', '-' and '(' but none of <>=!:.
         int at = body.IndexOfAny(['<', '>', '=', '!', ':']);
         if (at < 0) return new Term(negated, null, null, body, null, null);
-        var op = Operators.First(o => string.CompareOrdinal(body, at, o, 0, o.Length) == 0 || (o.Length == 1 && body[at] == o[0]));
+        var op = Operators.FirstOrDefault(o => string.CompareOrdinal(body, at, o, 0, o.Length) == 0) ?? "!";
         if (body[at] == '!' && op != "!=") throw new RunQueryException(what, token, pos, "'!' must be followed by '=' (not equal).");
         var key = body[..at];
         var value = Unquote(body[(at + op.Length)..]);
         if (key.Length == 0) throw new RunQueryException(what, token, pos, $"nothing before '{op}' (expected a field, setting or metric).");
         if (value.Length == 0) throw new RunQueryException(what, token, pos, $"'{op}' needs a value after it.");
         if (op == ":") op = "=";
+        if (FilterFields.FirstOrDefault(f => string.Equals(f, key, StringComparison.OrdinalIgnoreCase)) is { } field) key = field;
         if (FilterFields.Contains(key))
         {
             if (op is not ("=" or "!=")) throw new RunQueryException(what, token, pos, $"'{key}' takes ':' (or = / !=), not '{op}'.");

@@ -288,6 +288,8 @@ public sealed class RunStore : IDisposable
     public RunRecord Create(RunSettings settings, string? name = null)
     {
         var id = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N")[..4];
+        // Four hex digits collide within a second once runs come by the hundred (a sweep, a script): draw again.
+        while (Runs.FindById(id) is not null) id = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N")[..4];
         var now = DateTime.UtcNow;
         var r = new RunRecord
         {
@@ -296,18 +298,44 @@ public sealed class RunStore : IDisposable
             Method = Kebab(settings.Method.ToString()), Dataset = settings.Dataset, TotalSteps = settings.Steps,
             SettingsJson = settings.ToJson(), RunDir = Path.Combine(RunsRoot, id),
         };
-        Runs.Insert(r);
+        lock (_records)
+        {
+            Runs.Insert(r);
+            _listCache?.TryAdd(r.Id, r);
+        }
         return r;
     }
 
     public RunRecord? Get(string id) => Runs.FindById(id);
     public int Count() => Runs.Count();
-    public IReadOnlyList<RunRecord> List() => Runs.FindAll().OrderByDescending(r => r.CreatedUtc).ToList();
+
+    /// <summary>
+    /// Every run, newest first. Served from a copy of the runs collection kept in memory (this process is
+    /// the database's one writer, and every write of a run goes through Create, Update and Delete here), so
+    /// a run table over thousands of runs does not deserialise them all on each request. A listed record
+    /// is never changed afterwards: a change writes a fresh copy (read from the database) that replaces it.
+    /// </summary>
+    public IReadOnlyList<RunRecord> List() => ListCache().Values.OrderByDescending(r => r.CreatedUtc).ToList();
+
+    private System.Collections.Concurrent.ConcurrentDictionary<string, RunRecord>? _listCache;
+
+    private System.Collections.Concurrent.ConcurrentDictionary<string, RunRecord> ListCache()
+    {
+        if (_listCache is { } c) return c;
+        lock (_records)
+        {
+            return _listCache ??= new(Runs.FindAll().Select(r => KeyValuePair.Create(r.Id, r)), StringComparer.Ordinal);
+        }
+    }
 
     public void Update(RunRecord record)
     {
         record.UpdatedUtc = DateTime.UtcNow;
-        Runs.Update(record);
+        lock (_records)
+        {
+            // A run deleted meanwhile is not brought back into the list.
+            if (Runs.Update(record) && _listCache is { } c) c[record.Id] = record;
+        }
     }
 
     public void SetStatus(string id, RunStatus status, string? message, int? step = null, RunSettings? settings = null)
@@ -465,7 +493,11 @@ public sealed class RunStore : IDisposable
         Metrics.DeleteMany(m => m.RunId == id);
         Samples.DeleteMany(s => s.RunId == id);
         Events.DeleteMany(e => e.RunId == id);
-        Runs.Delete(id);
+        lock (_records)
+        {
+            Runs.Delete(id);
+            _listCache?.TryRemove(id, out _);
+        }
         if (r is not null && Directory.Exists(r.RunDir)) Directory.Delete(r.RunDir, true);
     }
 
