@@ -89,14 +89,14 @@ public class PhaseProgressTests : IAsyncLifetime
         Assert.Equal(RunPhases.Pretraining, _store.Get(run.Id)!.Phase!.Name);
 
         // Tag it from the run page; the list's filter finds it by the tag and not by another.
-        page.Find("#add-tag input").Change("slow-start");
+        page.Find("#add-tag").Change("slow-start");
         page.Find("#add-tag-button").Click();
         Assert.Equal(["slow-start"], _store.Get(run.Id)!.Tags);
-        list.Find("#runs-filter input").Change("tag:slow-start status:pretraining");
+        list.Find("#runs-filter").Change("tag:slow-start status:pretraining");
         list.WaitForAssertion(() => Assert.Contains("pretrains", list.Find("#runs-table").TextContent));
-        list.Find("#runs-filter input").Change("tag:other");
+        list.Find("#runs-filter").Change("tag:other");
         list.WaitForAssertion(() => Assert.NotEmpty(list.FindAll("#runs-none")));
-        list.Find("#runs-filter input").Change("gumbel_tau>");
+        list.Find("#runs-filter").Change("gumbel_tau>");
         list.WaitForAssertion(() => Assert.Contains("'>' needs a value", list.Find("#filter-error").TextContent));
 
         _host.Stop(run.Id);
