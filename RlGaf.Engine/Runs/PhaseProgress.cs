@@ -43,7 +43,7 @@ public sealed class PhaseReporter(string phase, int total, Action<PhaseProgress>
 {
     public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(250);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private TimeSpan _last = TimeSpan.MinValue;
+    private TimeSpan? _last;
 
     public string Phase => phase;
 
@@ -52,7 +52,7 @@ public sealed class PhaseReporter(string phase, int total, Action<PhaseProgress>
     {
         if (listener is null) return;
         var now = _clock.Elapsed;
-        if (step != 0 && step < total && now - _last < MinInterval) return;
+        if (step != 0 && step < total && _last is { } last && now - last < MinInterval) return;
         _last = now;
         listener(new PhaseProgress(phase, step, total, loss is { } l && double.IsFinite(l) ? l : null, now.TotalSeconds));
     }

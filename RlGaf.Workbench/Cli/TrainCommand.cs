@@ -145,9 +145,6 @@ internal static class TrainCommand
     internal static string DataRoot(ArgParser args) =>
         WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);
 
-    private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
-        m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";
-
     private static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json)
     {
         RunBinding.Attach(run, store, id);
@@ -241,20 +238,20 @@ internal static class TrainCommand
         }
 
         private string? _phase;
-        private TimeSpan _phasePrinted = TimeSpan.MinValue;
+        private TimeSpan? _phasePrinted;
         /// <summary>Every this often a redirected output gets a line of a long phase (and at its start and end).</summary>
         public static readonly TimeSpan PhaseLineEvery = TimeSpan.FromSeconds(5);
 
         /// <summary>A long phase's progress: redrawn in place on a terminal; when redirected, a line every few seconds.</summary>
         public void Phase(PhaseProgress p)
         {
-            var line = PhaseText.Line(p.Phase, p.Step, p.Total, p.Loss, p.ElapsedSeconds, p.EtaSeconds);
+            var line = PhaseText.Line(p.Phase, p.Step, p.Total, p.Loss, p.ElapsedSeconds, p.EtaSeconds, p.Done);
             if (_tty) { Console.Error.Write("\r" + line.PadRight(Console.BufferWidth > 0 ? Math.Min(Console.BufferWidth - 1, 160) : 120)); if (p.Done) Console.Error.WriteLine(); return; }
             // Evaluations are short and frequent, and their figures follow in the evaluation line.
             if (p.Phase == RunPhases.Evaluation) return;
             bool changed = p.Phase != _phase;
             _phase = p.Done ? null : p.Phase;
-            if (!changed && !p.Done && _clock.Elapsed - _phasePrinted < PhaseLineEvery) return;
+            if (!changed && !p.Done && _phasePrinted is { } printed && _clock.Elapsed - printed < PhaseLineEvery) return;
             _phasePrinted = _clock.Elapsed;
             Console.Error.WriteLine(line);
         }

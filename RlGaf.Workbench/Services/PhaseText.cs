@@ -8,10 +8,12 @@ namespace RlGaf.Workbench.Services;
 public static class PhaseText
 {
     /// <summary>"SFT pretraining: step 300 / 1500 (20%) · loss 2.314 · 42.0s elapsed · about 2m48s left".</summary>
-    public static string Line(string phase, int step, int total, double? loss, double elapsedSeconds, double? etaSeconds)
+    /// <param name="done">The phase's last report: "done in 1m12s" instead of the time left.</param>
+    public static string Line(string phase, int step, int total, double? loss, double elapsedSeconds, double? etaSeconds, bool done = false)
     {
         var parts = new List<string> { $"{RunPhases.Title(phase)}: step {step} / {total}" + (total > 0 ? $" ({100.0 * step / total:0}%)" : "") };
         if (loss is { } l) parts.Add("loss " + l.ToString("0.000", CultureInfo.InvariantCulture));
+        if (done) { parts.Add($"done in {Duration(elapsedSeconds)}"); return string.Join(" · ", parts); }
         parts.Add($"{Duration(elapsedSeconds)} elapsed");
         parts.Add(etaSeconds is { } eta ? $"about {Duration(eta)} left" : "estimating time left");
         return string.Join(" · ", parts);
