@@ -56,6 +56,7 @@ public static class WorkbenchHost
             StoreLock.Acquire(dataRoot, StoreHolder.Workbench), options.RebuildStore));
         builder.Services.AddSingleton<RunNotifier>();
         builder.Services.AddSingleton<TrainingHost>();
+        builder.Services.AddSingleton(sp => new RunTable(sp.GetRequiredService<RunStore>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainingHost>());
         // Sweeps under DATA/sweeps; registered after the host: resumed once it has marked their runs interrupted, detached before it stops.
         builder.Services.AddSingleton(sp => new Sweeps.SweepService(new Sweeps.SweepStore(dataRoot), sp.GetRequiredService<TrainingHost>(),

@@ -101,7 +101,9 @@ public sealed class AdversarialTrainer : IDisposable
     }
 
     /// <summary>Discriminator updates before the adversarial phase (disc_pretrain_steps).</summary>
-    public Dictionary<string, double> PretrainDiscriminator(int steps, CancellationToken cancellationToken = default)
+    /// <param name="onStep">After each update: updates done and their figures (disc/loss...), for progress reports.</param>
+    public Dictionary<string, double> PretrainDiscriminator(int steps, CancellationToken cancellationToken = default,
+        Action<int, IReadOnlyDictionary<string, double>>? onStep = null)
     {
         var metrics = new Dictionary<string, double>();
         if (DiscTrainer is null) return metrics;
@@ -109,6 +111,7 @@ public sealed class AdversarialTrainer : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             DiscTrainer.Update(metrics, -1 - k, 0);
+            onStep?.Invoke(k + 1, metrics);
         }
         return metrics;
     }

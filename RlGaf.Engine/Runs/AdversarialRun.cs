@@ -33,6 +33,11 @@ public sealed class AdversarialRun : IDisposable
     /// <summary>Raised when a run continues from a checkpoint: anything logged after that step is void.</summary>
     public event Action<int>? ResumedFromCheckpoint;
     public event Action<string>? Log;
+    /// <summary>
+    /// A long phase's progress (SFT pretraining, reward-model training, discriminator pretraining,
+    /// evaluation): a few reports a second on the run's thread, the last with Done set.
+    /// </summary>
+    public event Action<PhaseProgress>? PhaseProgressed;
 
     private readonly RunSettings _settings;
     private readonly string _modelsRoot;
@@ -239,13 +244,13 @@ public sealed class AdversarialRun : IDisposable
     private bool Prepare(Device device)
     {
         var s = _settingsOverride ?? Settings;
-        var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m), _cancel);
+        var sft = RunSetup.EnsureSft(RunDir, s, _modelsRoot, device, m => Log?.Invoke(m), _cancel, ReportPhase);
         var task = RunSetup.CreateTask(s.Dataset, sft.Vocabulary, new Tasks.TaskContext(_modelsRoot, s.MaxNewTokens, sft.Config.NPositions, m => Log?.Invoke(m)));
         Discriminator? disc = null;
         Tasks.IRewardScorer? rm = null;
         if (s.Method == TrainingMethod.RlhfProxy)
         {
-            (rm, double acc) = RunSetup.EnsureRewardModel(RunDir, s, task, sft.Model, device, m => Log?.Invoke(m), _cancel);
+            (rm, double acc) = RunSetup.EnsureRewardModel(RunDir, s, task, sft.Model, device, m => Log?.Invoke(m), _cancel, ReportPhase);
             Log?.Invoke($"reward model accuracy on held-out labelled pairs: {acc:P1}");
         }
         else if (s.Method != TrainingMethod.Sft) disc = RunSetup.CreateDiscriminator(s, sft.Model, device);
@@ -277,7 +282,12 @@ public sealed class AdversarialRun : IDisposable
         if (s.DiscPretrainSteps > 0 && disc is not null)
         {
             Log?.Invoke($"pretraining the discriminator ({s.DiscPretrainSteps} updates)");
-            var m = _trainer.PretrainDiscriminator(s.DiscPretrainSteps, _cancel);
+            var reporter = new PhaseReporter(RunPhases.DiscriminatorPretraining, s.DiscPretrainSteps, ReportPhase);
+            reporter.Report(0);
+            int done = 0;
+            Dictionary<string, double> m;
+            try { m = _trainer.PretrainDiscriminator(s.DiscPretrainSteps, _cancel, (k, dm) => { done = k; reporter.Report(k, dm.GetValueOrDefault("disc/loss", double.NaN)); }); }
+            finally { reporter.Finish(done); }
             Log?.Invoke($"discriminator after pretraining: acc {m.GetValueOrDefault("disc/acc"):0.00}, real {m.GetValueOrDefault("disc/real_score"):0.00}, fake {m.GetValueOrDefault("disc/fake_score"):0.00}");
         }
         Evaluate();
@@ -311,7 +321,12 @@ public sealed class AdversarialRun : IDisposable
     private bool Evaluate()
     {
         var t = _trainer!;
-        var (metrics, samples) = t.Evaluate(t.Settings.SamplesPerEval, _cancel);
+        var reporter = new PhaseReporter(RunPhases.Evaluation, 1, ReportPhase);
+        reporter.Report(0);
+        Dictionary<string, double> metrics;
+        List<SampleRecord> samples;
+        try { (metrics, samples) = t.Evaluate(t.Settings.SamplesPerEval, _cancel); }
+        finally { reporter.Finish(1); }
         MetricsLogged?.Invoke(t.Step, metrics);
         if (samples.Count > 0) SamplesLogged?.Invoke(samples);
         // The detector reads the evaluation and the latest training figures (disc/fake_score, reward/std).
@@ -444,6 +459,8 @@ public sealed class AdversarialRun : IDisposable
 
     /// <summary>A message for the run's log from a part attached to it (the TensorBoard writer).</summary>
     internal void ReportLog(string message) => Log?.Invoke(message);
+
+    private void ReportPhase(PhaseProgress p) => PhaseProgressed?.Invoke(p);
 
     private void Raise(RunEvent e)
     {

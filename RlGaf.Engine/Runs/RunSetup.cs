@@ -41,8 +41,9 @@ public static class RunSetup
     /// <paramref name="cancellationToken"/> is observed every pretraining step and while waiting;
     /// a cancelled build publishes nothing (OperationCanceledException).
     /// </summary>
+    /// <param name="progress">Pretraining's progress (phase <see cref="RunPhases.Pretraining"/>), a few reports a second.</param>
     public static LoadedModel EnsureSft(string runDir, RunSettings s, string modelsRoot, Device device, Action<string>? log = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Action<PhaseProgress>? progress = null)
     {
         var target = Path.Combine(runDir, SftDir);
         if (!File.Exists(Path.Combine(target, HfCheckpoint.WeightsFile)))
@@ -59,7 +60,7 @@ public static class RunSetup
                     var settings = new PretrainSettings { Mle = new MleOptions { Steps = s.PretrainSteps, Seed = s.Seed }, EvalSamples = 0 };
                     if (DataTasks.IsDataName(s.Dataset))
                         settings = settings with { Corpus = s.Dataset, NPositions = s.Dataset.StartsWith(SquadTask.Prefix, StringComparison.Ordinal) ? 256 : 64 };
-                    BuildCache(source, settings, device, log, cancellationToken);
+                    BuildCache(source, settings, device, log, cancellationToken, progress);
                 }
             }
             else
@@ -78,7 +79,8 @@ public static class RunSetup
     /// OS lock that dies with its process) serialises builders; the model is written to a private
     /// folder and renamed into place, so a reader never sees half a cache.
     /// </summary>
-    internal static void BuildCache(string source, PretrainSettings settings, Device device, Action<string>? log, CancellationToken cancellationToken)
+    internal static void BuildCache(string source, PretrainSettings settings, Device device, Action<string>? log, CancellationToken cancellationToken,
+        Action<PhaseProgress>? progress = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(source)!);
         using var cacheLock = AcquireLock(source + ".lock", log, cancellationToken);
@@ -89,10 +91,17 @@ public static class RunSetup
         }
         log?.Invoke($"pretraining the SFT generator ({settings.Mle.Steps} steps) into {source}");
         var tmp = $"{source}.tmp-{Guid.NewGuid():N}";
+        var reporter = new PhaseReporter(RunPhases.Pretraining, settings.Mle.Steps, progress);
+        int done = 0;
+        double? lastLoss = null;
+        reporter.Report(0);
         try
         {
             Pretraining.Run(settings, tmp, device, onStep: st =>
             {
+                done = st.Step;
+                lastLoss = st.Loss;
+                reporter.Report(st.Step, st.Loss);
                 if (st.Step % 100 == 0) log?.Invoke($"pretrain step {st.Step}/{settings.Mle.Steps} loss {st.Loss:0.000}");
             }, cancellationToken: cancellationToken);
             // Pretraining saves what it has when cancelled; a cache must hold the full model, so publish nothing.
@@ -104,6 +113,7 @@ public static class RunSetup
         }
         finally
         {
+            reporter.Finish(done, lastLoss);
             if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         }
     }
@@ -152,7 +162,7 @@ public static class RunSetup
     /// resumed run uses the very same one. Returns the model and its held-out accuracy.
     /// </summary>
     public static (IRewardScorer Model, double Accuracy) EnsureRewardModel(string runDir, RunSettings s, IAlignmentTask task, Gpt2Model sft, Device device, Action<string>? log = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Action<PhaseProgress>? progress = null)
     {
         // IMDB has a trained sentiment classifier: it is the frozen reward model, as in the paper's RLHF setting.
         if (task is ImdbTask imdb) return (new ClassifierRewardScorer(imdb.Classifier, task.Vocabulary), imdb.Classifier.TestAccuracy);
@@ -164,20 +174,33 @@ public static class RunSetup
         {
             using var opt = optim.AdamW(rm.parameters(), s.DiscLr, 0.9, 0.999, 1e-8, 0.0); // trained like a discriminator
             rm.train();
-            for (int step = 0; step < s.RewardModelSteps; step++)
+            var reporter = new PhaseReporter(RunPhases.RewardModel, s.RewardModelSteps, progress);
+            reporter.Report(0);
+            double? lastLoss = null;
+            int stepsDone = 0;
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                using var scope = NewDisposeScope();
-                var ex = task.SampleLabelled(s.BatchSize, (ulong)(s.Seed * 1_000_003L + step));
-                var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device, sft.Config.NPositions);
-                var labels = tensor(ex.Select(e => e.Label).ToArray(), device: device);
-                var loss = nn.functional.binary_cross_entropy_with_logits(rm.Score(batch), labels);
-                opt.zero_grad();
-                loss.backward();
-                nn.utils.clip_grad_norm_(rm.parameters(), 1.0);
-                opt.step();
-                if ((step + 1) % 50 == 0) log?.Invoke($"reward model step {step + 1}/{s.RewardModelSteps} loss {loss.item<float>():0.000}");
+                for (int step = 0; step < s.RewardModelSteps; step++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    using var scope = NewDisposeScope();
+                    var ex = task.SampleLabelled(s.BatchSize, (ulong)(s.Seed * 1_000_003L + step));
+                    var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device, sft.Config.NPositions);
+                    var labels = tensor(ex.Select(e => e.Label).ToArray(), device: device);
+                    var loss = nn.functional.binary_cross_entropy_with_logits(rm.Score(batch), labels);
+                    opt.zero_grad();
+                    loss.backward();
+                    nn.utils.clip_grad_norm_(rm.parameters(), 1.0);
+                    opt.step();
+                    stepsDone = step + 1;
+                    // Reading the loss syncs with the device: only when it is reported or logged.
+                    bool logNow = (step + 1) % 50 == 0;
+                    if (logNow || progress is not null) lastLoss = loss.item<float>();
+                    reporter.Report(step + 1, lastLoss);
+                    if (logNow) log?.Invoke($"reward model step {step + 1}/{s.RewardModelSteps} loss {lastLoss:0.000}");
+                }
             }
+            finally { reporter.Finish(stepsDone, lastLoss); }
             RunCheckpoint.WriteModule(path, rm);
         }
         rm.eval();

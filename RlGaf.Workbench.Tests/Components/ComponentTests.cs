@@ -66,6 +66,7 @@ public class ComponentTests : IAsyncLifetime
         var host = new TrainingHost(_store, new RunNotifier(), new PathPolicy([_root]), options, NullLogger<TrainingHost>.Instance);
         _ctx.Services.AddSingleton(host);
         _ctx.Services.AddSingleton(new RunViews());
+        _ctx.Services.AddSingleton(new RunTable(_store));
         _ctx.Services.AddSingleton(new PathPolicy([_root]));
         _ctx.Services.AddSingleton(new DatasetCatalog(new PathPolicy([_root])));
         _ctx.Services.AddSingleton(new ModelLibrary(options));
@@ -234,7 +235,7 @@ public class ComponentTests : IAsyncLifetime
         var run = host.Create(new RunSettings { Steps = 5 }, "doomed");
         var dialogs = _ctx.Render<MudDialogProvider>();
         var cut = _ctx.Render<RunsPage>();
-        Assert.Contains("doomed", cut.Find("#runs-table").TextContent);
+        cut.WaitForAssertion(() => Assert.Contains("doomed", cut.Find("#runs-table").TextContent));
         Assert.Contains("queued", cut.Find(".run-status").TextContent);
 
         // Click without awaiting: the handler waits on the dialog until it is answered.

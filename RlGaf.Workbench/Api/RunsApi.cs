@@ -10,11 +10,33 @@ using RlGaf.Workbench.Training;
 namespace RlGaf.Workbench.Api;
 
 /// <summary>A run as the API and the run list show it.</summary>
+/// <param name="Columns">The values of the columns a list asked for (GET /api/runs?columns=...), by label; numbers or text.</param>
 public sealed record RunView(string Id, string Name, string Status, string? Message, string Method, string Dataset, int Step, int TotalSteps,
-    DateTime CreatedUtc, DateTime UpdatedUtc, IReadOnlyDictionary<string, double> Latest, string? Parent = null, int? ForkStep = null)
+    DateTime CreatedUtc, DateTime UpdatedUtc, IReadOnlyDictionary<string, double> Latest, string? Parent = null, int? ForkStep = null,
+    IReadOnlyList<string>? Tags = null, string? Note = null, PhaseState? Phase = null, IReadOnlyDictionary<string, object?>? Columns = null)
 {
     public static RunView From(RunRecord r) => new(r.Id, r.Name, RunStore.Kebab(r.Status.ToString()), r.Message, r.Method, r.Dataset,
-        r.Step, r.TotalSteps, r.CreatedUtc, r.UpdatedUtc, r.Latest, r.Parent, r.ForkStep);
+        r.Step, r.TotalSteps, r.CreatedUtc, r.UpdatedUtc, r.Latest, r.Parent, r.ForkStep, r.Tags, r.Note, r.Phase);
+
+    /// <summary>The run with the values of <paramref name="columns"/> (what the run table shows).</summary>
+    public static RunView From(RunRecord r, IReadOnlyList<RunColumn> columns)
+    {
+        if (columns.Count == 0) return From(r);
+        var row = new RunRow(r, _ => new Dictionary<string, string>(JsonSettingsText(r.SettingsJson)));
+        return From(r) with { Columns = columns.ToDictionary(c => c.Label, c => c.ValueOf(row)) };
+    }
+
+    private static Dictionary<string, string> JsonSettingsText(string json)
+    {
+        var d = new Dictionary<string, string>();
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            foreach (var p in doc.RootElement.EnumerateObject()) d[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() ?? "" : p.Value.GetRawText();
+        }
+        catch (JsonException) { }
+        return d;
+    }
 }
 
 /// <summary>
@@ -34,7 +56,25 @@ public static class RunsApi
     public static void Map(IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/runs");
-        api.MapGet("", (TrainingHost host) => host.Store.List().Select(RunView.From));
+        // The run table: filter, sort, columns, paging and grouping (docs/workbench.md, "Run table queries").
+        api.MapGet("", (HttpContext http, RunTable table) => Guard(() =>
+        {
+            var request = ParseListQuery(http.Request.Query);
+            var result = table.Query(request);
+            http.Response.Headers["X-Total-Count"] = result.Total.ToString(CultureInfo.InvariantCulture);
+            var columns = request.Columns ?? [];
+            if (http.Request.Query["format"] == "csv")
+                return Results.Text(TableCsv(result.Runs, columns), "text/csv");
+            if (result.Groups is { } groups)
+                return Results.Ok(groups.Select(g => new { key = g.Key, runs = g.Runs.Select(r => r.Id), count = g.Runs.Count, stats = g.Stats }));
+            return Results.Ok(result.Runs.Select(r => RunView.From(r, columns)));
+        }));
+        // Tags and note: {"tags": [...]} replaces the tags, {"add_tags": [...], "remove_tags": [...]} edits them, {"note": "..."}.
+        api.MapPatch("/{id}", (string id, JsonElement body, TrainingHost host) => Guard(() =>
+        {
+            var (replace, add, remove, note) = ParseLabels(body);
+            return Results.Ok(RunView.From(host.SetLabels(id, replace, add, remove, note)));
+        }));
         api.MapGet("/{id}", (string id, TrainingHost host) =>
             host.Store.Get(id) is { } r ? Results.Ok(new { run = RunView.From(r), settings = JsonDocument.Parse(r.SettingsJson).RootElement }) : NotFound(id));
         api.MapGet("/presets", () => Presets.All.Select(p => new { name = p.Key, description = p.Value.Description }));
@@ -100,6 +140,69 @@ public static class RunsApi
             catch (InvalidOperationException e) { return Results.Conflict(new { error = e.Message }); }
         });
     }
+
+    /// <summary>The query of GET /api/runs: filter, sort, columns (comma-separated), page, page_size, group. Errors name the parameter.</summary>
+    public static RunListRequest ParseListQuery(IQueryCollection query)
+    {
+        foreach (var key in query.Keys)
+            if (key is not ("filter" or "sort" or "columns" or "page" or "page_size" or "group" or "ids" or "format" or "access_token"))
+                throw new ArgumentException($"unknown parameter '{key}' (expected filter, sort, columns, page, page_size, group, ids, format).");
+        string? One(string key) => query.TryGetValue(key, out var v) ? v.Count == 1 ? v[0] : throw new ArgumentException($"{key}: given {v.Count} times; give it once.") : null;
+        int Int(string key, int fallback) => One(key) is { } t
+            ? int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{key}: '{t}' is not an integer.")
+            : fallback;
+        var columns = ParseColumns(One("columns"));
+        int page = Int("page", 0);
+        // A page asked for without its size gets 50 rows; no page at all: every run (as before paging existed).
+        int size = Int("page_size", query.ContainsKey("page") ? 50 : 0);
+        var ids = One("ids")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var request = new RunListRequest(One("filter"), One("sort"), columns, page, size, One("group"), ids);
+        if (One("format") is { } format && format is not ("json" or "csv")) throw new ArgumentException($"format: '{format}' is not json or csv.");
+        RunTable.Check(request);
+        return request;
+    }
+
+    /// <summary>"reward/mean,max(align/positive-rate),gumbel_tau" as columns; errors name the column.</summary>
+    public static IReadOnlyList<RunColumn> ParseColumns(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return [];
+        var columns = new List<RunColumn>();
+        int pos = 1;
+        foreach (var part in text.Split(','))
+        {
+            columns.Add(RunColumn.Parse(part, "columns", pos));
+            pos += part.Length + 1;
+        }
+        return columns;
+    }
+
+    /// <summary>{"tags": [...]} | {"add_tags": [...], "remove_tags": [...]} and/or {"note": "..."}; unknown fields and wrong types name the field.</summary>
+    public static (IReadOnlyList<string>? Replace, IReadOnlyList<string> Add, IReadOnlyList<string> Remove, string? Note) ParseLabels(JsonElement body) => ParseBody(() =>
+    {
+        if (body.ValueKind != JsonValueKind.Object) throw new ArgumentException("expected a JSON object {\"tags\": [...], \"note\": \"...\"}.");
+        List<string>? replace = null;
+        List<string> add = [], remove = [];
+        string? note = null;
+        bool any = false;
+        static List<string> Strings(JsonElement v, string field) => v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw new ArgumentException($"{field}: expected strings, found a JSON {e.ValueKind.ToString().ToLowerInvariant()}.")).ToList()
+            : throw new ArgumentException($"{field}: expected an array of strings.");
+        foreach (var p in body.EnumerateObject())
+        {
+            any = true;
+            switch (p.Name)
+            {
+                case "tags": replace = Strings(p.Value, "tags"); break;
+                case "add_tags": add = Strings(p.Value, "add_tags"); break;
+                case "remove_tags": remove = Strings(p.Value, "remove_tags"); break;
+                case "note": note = StringField(p.Value, "note") ?? ""; break;
+                default: throw new ArgumentException($"unknown field '{p.Name}' (expected tags, add_tags, remove_tags, note).");
+            }
+        }
+        if (!any) throw new ArgumentException("nothing to change: give tags, add_tags, remove_tags or note.");
+        if (replace is not null && (add.Count > 0 || remove.Count > 0)) throw new ArgumentException("tags: give either tags (the whole list) or add_tags/remove_tags, not both.");
+        return ((IReadOnlyList<string>?)replace, (IReadOnlyList<string>)add, (IReadOnlyList<string>)remove, note);
+    });
 
     /// <summary>{"sources": [keys], "judge": key | "none" | null, "prompts", "seed", "temperature", "max_new_tokens"}; judge absent = the first checkpoint with a discriminator.</summary>
     public static CompareKeysRequest ParseCompare(JsonElement body) => ParseBody(() => ParseCompareCore(body));
@@ -242,6 +345,25 @@ public static class RunsApi
         JsonValueKind.Null => "",
         _ => v.GetRawText(),
     };
+
+    /// <summary>The run table as CSV (RFC 4180 quoting): the run's fields, tags, note, then the asked columns.</summary>
+    public static string TableCsv(IReadOnlyList<RunRecord> runs, IReadOnlyList<RunColumn> columns)
+    {
+        static string Q(string? v) => v is null ? "" : v.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + v.Replace("\"", "\"\"") + "\"" : v;
+        var sb = new StringBuilder("id,name,status,method,dataset,step,total_steps,created,tags,note");
+        foreach (var c in columns) sb.Append(',').Append(Q(c.Label));
+        sb.Append('\n');
+        foreach (var r in runs)
+        {
+            var view = RunView.From(r, columns);
+            sb.Append(string.Join(',', new[] { r.Id, r.Name, view.Status, r.Method, r.Dataset, r.Step.ToString(CultureInfo.InvariantCulture), r.TotalSteps.ToString(CultureInfo.InvariantCulture),
+                r.CreatedUtc.ToString("o", CultureInfo.InvariantCulture), string.Join(' ', r.Tags), r.Note }.Select(Q)));
+            foreach (var c in columns)
+                sb.Append(',').Append(Q(view.Columns![c.Label] switch { double d => d.ToString("R", CultureInfo.InvariantCulture), null => "", var o => o.ToString() }));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
 
     /// <summary>One row per logged step, one column per metric (sorted), empty where a step did not log it.</summary>
     public static string MetricsCsv(IReadOnlyList<MetricPoint> points)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using RlGaf.Engine.Runs;
 using RlGaf.Workbench.Api;
+using RlGaf.Workbench.Services;
 using RlGaf.Workbench.Storage;
 using RlGaf.Workbench.Training;
 
@@ -12,7 +13,7 @@ internal static class TrainCommand
 {
     public const string TrainSummary = "run a training run: train (--preset NAME [--data PATH] | --config FILE | --fork RUN_ID@STEP) [--set key=value ...] [--steps N] [--seed S] [--out DIR [--live]] [--json] (--live: a trial on a cluster node: metrics, samples and events appended to DIR as they come, DIR/status.json, data root DIR/data)";
     public const string ResumeSummary = "continue a run from its last good checkpoint: resume RUN_ID [--steps N] [--out DIR] [--json]";
-    public const string RunsSummary = "list the runs in the store: runs [--json]";
+    public const string RunsSummary = RunsCommand.Summary;
 
     public static int Train(ArgParser args)
     {
@@ -172,36 +173,8 @@ internal static class TrainCommand
         return 0;
     }
 
-    public static int Runs(ArgParser args)
-    {
-        bool json = args.Flag("--json");
-        string dataRoot = DataRoot(args);
-        args.EnsureAllUsed();
-        IReadOnlyList<RunView> runs;
-        string where;
-        using (var client = WorkbenchClient.For(dataRoot))
-        {
-            if (client is not null) { runs = client.List(); where = dataRoot; }
-            else
-            {
-                using var store = OpenStore(dataRoot, "runs", brief: true);
-                runs = store.List().Select(RunView.From).ToList();
-                where = store.DataRoot;
-            }
-        }
-        if (json)
-        {
-            foreach (var r in runs)
-                Console.WriteLine(JsonSerializer.Serialize(new { run_id = r.Id, name = r.Name, status = r.Status, r.Method, r.Dataset, step = r.Step, total_steps = r.TotalSteps, created = r.CreatedUtc, metrics = r.Latest }, CliCommon.JsonLine));
-            return 0;
-        }
-        if (runs.Count == 0) { Console.WriteLine($"no runs in {where}"); return 0; }
-        Console.WriteLine($"{"id",-20} {"status",-12} {"method",-15} {"dataset",-18} {"step",11} {"positive",9} {"valid",7}  created");
-        foreach (var r in runs)
-            Console.WriteLine($"{r.Id,-20} {r.Status,-12} {r.Method,-15} {r.Dataset,-18} {$"{r.Step}/{r.TotalSteps}",11} " +
-                              $"{Fmt(r.Latest, "align/positive-rate"),9} {Fmt(r.Latest, "oracle/valid-rate"),7}  {r.CreatedUtc.ToLocalTime():yyyy-MM-dd HH:mm}");
-        return 0;
-    }
+    /// <summary>runs [tag|note ...]: the run table, and labelling (see <see cref="RunsCommand"/>).</summary>
+    public static int Runs(ArgParser args) => RunsCommand.Run(args);
 
     /// <summary>
     /// The store in direct mode, under this process's one-writer lock (held until disposed). Even the
@@ -220,11 +193,8 @@ internal static class TrainCommand
     private static Dictionary<string, string> PresetOverrides() =>
         WorkbenchPaths.CommandLineConfiguration().GetSection("RlGaf:PresetOverrides").GetChildren().ToDictionary(c => c.Key, c => c.Value ?? "");
 
-    private static string DataRoot(ArgParser args) =>
+    internal static string DataRoot(ArgParser args) =>
         WorkbenchPaths.DataRoot(args.String("--data-root") ?? WorkbenchPaths.CommandLineConfiguration()["RlGaf:DataRoot"]);
-
-    private static string Fmt(IReadOnlyDictionary<string, double> m, string key) =>
-        m.TryGetValue(key, out var v) && double.IsFinite(v) ? v.ToString("P0") : "-";
 
     internal static int Execute(AdversarialRun run, RunStore store, string id, int? stopAt, string? outDir, bool json, Cluster.LiveTrialWriter? live = null)
     {
@@ -236,6 +206,7 @@ internal static class TrainCommand
         run.MetricsLogged += (step, m) => { foreach (var (k, v) in m) latest[k] = v; progress.Update(step, latest); };
         run.EventRaised += e => progress.Message($"[step {e.Step}] {e.Kind}: {e.Message}");
         run.Log += m => progress.Message(m);
+        run.PhaseProgressed += progress.Phase;
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
@@ -281,7 +252,8 @@ internal static class TrainCommand
             while (true)
             {
                 view = client.Get(id);
-                progress.Update(view.Step, view.Latest, isEvaluation: view.Step % Math.Max(1, evalEvery) == 0 || view.Step == view.TotalSteps);
+                if (view.Phase is { } ph) progress.Phase(new PhaseProgress(ph.Name, ph.Step, ph.Total, ph.Loss, ph.ElapsedSeconds));
+                else progress.Update(view.Step, view.Latest, isEvaluation: view.Step % Math.Max(1, evalEvery) == 0 || view.Step == view.TotalSteps);
                 var events = client.Events(id);
                 foreach (var e in events.Skip(eventsSeen)) progress.Message($"[step {e.Step}] {e.Kind}: {e.Message}");
                 eventsSeen = events.Count;
@@ -318,6 +290,25 @@ internal static class TrainCommand
                           $"{Key(m, "align/positive-rate", "pos")}{Key(m, "oracle/valid-rate", "valid")}{Key(m, "div/distinct-2", "d2")} {CliCommon.Duration(_clock.Elapsed.TotalSeconds)}";
             if (_tty) Console.Error.Write("\r" + line.PadRight(Console.BufferWidth > 0 ? Math.Min(Console.BufferWidth - 1, 160) : 120));
             else if (eval) { Console.Error.WriteLine(line); _lastPrinted = step; }
+        }
+
+        private string? _phase;
+        private TimeSpan? _phasePrinted;
+        /// <summary>Every this often a redirected output gets a line of a long phase (and at its start and end).</summary>
+        public static readonly TimeSpan PhaseLineEvery = TimeSpan.FromSeconds(5);
+
+        /// <summary>A long phase's progress: redrawn in place on a terminal; when redirected, a line every few seconds.</summary>
+        public void Phase(PhaseProgress p)
+        {
+            var line = PhaseText.Line(p.Phase, p.Step, p.Total, p.Loss, p.ElapsedSeconds, p.EtaSeconds, p.Done);
+            if (_tty) { Console.Error.Write("\r" + line.PadRight(Console.BufferWidth > 0 ? Math.Min(Console.BufferWidth - 1, 160) : 120)); if (p.Done) Console.Error.WriteLine(); return; }
+            // Evaluations are short and frequent, and their figures follow in the evaluation line.
+            if (p.Phase == RunPhases.Evaluation) return;
+            bool changed = p.Phase != _phase;
+            _phase = p.Done ? null : p.Phase;
+            if (!changed && !p.Done && _phasePrinted is { } printed && _clock.Elapsed - printed < PhaseLineEvery) return;
+            _phasePrinted = _clock.Elapsed;
+            Console.Error.WriteLine(line);
         }
 
         public void Message(string text)

@@ -71,6 +71,26 @@ internal sealed class WorkbenchClient : IDisposable
 
     public IReadOnlyList<RunView> List() => Send<List<RunView>>(HttpMethod.Get, "api/runs");
 
+    /// <summary>The run table's rows for a query (GET /api/runs?filter=...&amp;sort=...&amp;columns=...).</summary>
+    public IReadOnlyList<RunView> List(string? filter, string? sort, string? columns)
+    {
+        var q = new List<string>();
+        if (filter is not null) q.Add("filter=" + Uri.EscapeDataString(filter));
+        if (sort is not null) q.Add("sort=" + Uri.EscapeDataString(sort));
+        if (columns is not null) q.Add("columns=" + Uri.EscapeDataString(columns));
+        return Send<List<RunView>>(HttpMethod.Get, q.Count == 0 ? "api/runs" : "api/runs?" + string.Join('&', q));
+    }
+
+    /// <summary>PATCH /api/runs/ID: tags and note.</summary>
+    public RunView Label(string id, IReadOnlyList<string> add, IReadOnlyList<string> remove, string? note)
+    {
+        var body = new Dictionary<string, object>();
+        if (add.Count > 0) body["add_tags"] = add;
+        if (remove.Count > 0) body["remove_tags"] = remove;
+        if (note is not null) body["note"] = note;
+        return Send<RunView>(HttpMethod.Patch, $"api/runs/{Uri.EscapeDataString(id)}", body);
+    }
+
     public RunView Resume(string id) => Send<RunView>(HttpMethod.Post, $"api/runs/{Uri.EscapeDataString(id)}/resume");
 
     public IReadOnlyList<EventView> Events(string id) => Send<List<EventView>>(HttpMethod.Get, $"api/runs/{Uri.EscapeDataString(id)}/events");

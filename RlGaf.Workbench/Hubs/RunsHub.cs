@@ -110,6 +110,8 @@ public sealed class RunsHubFeeds(RunNotifier notifier, IHubContext<RunsHub> hub,
                         EventUpdate e => ("event", e),
                         StatusUpdate st => ("status", st),
                         RolledBackUpdate r => ("rolledback", r),
+                        PhaseUpdate ph => ("phase", ph),
+                        LabelsUpdate l => ("labels", l),
                         _ => ("update", u),
                     };
                     try { await client.SendAsync(method, payload, _cts.Token); }

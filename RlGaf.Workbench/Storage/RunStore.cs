@@ -25,6 +25,60 @@ public sealed class RunRecord
     public string? Parent { get; set; }
     /// <summary>The parent's step a fork started from (its kept checkpoint there).</summary>
     public int? ForkStep { get; set; }
+    /// <summary>Labels the user gave the run (see <see cref="RunLabels"/> for what a tag may be).</summary>
+    public List<string> Tags { get; set; } = [];
+    /// <summary>The user's free-text note ("" for none).</summary>
+    public string Note { get; set; } = "";
+    /// <summary>Last, min and max of every metric, kept as metrics are appended so the run table never scans the metric points.</summary>
+    public Dictionary<string, MetricSummary> Summaries { get; set; } = [];
+    /// <summary>The long phase in progress (pretraining, reward model, evaluation...), or null between phases.</summary>
+    public PhaseState? Phase { get; set; }
+    /// <summary>The loss curve of each long phase that has one (phase name → points, thinned to at most <see cref="PhaseState.MaxCurvePoints"/>).</summary>
+    public Dictionary<string, List<PhasePoint>> PhaseCurves { get; set; } = [];
+}
+
+/// <summary>One metric's figures over a run: the last value (and its step), the smallest and the largest finite value.</summary>
+public sealed class MetricSummary
+{
+    public double Last { get; set; } = double.NaN;
+    public int LastStep { get; set; }
+    public double Min { get; set; } = double.NaN;
+    public double Max { get; set; } = double.NaN;
+    public int Count { get; set; }
+
+    public void Add(int step, double v)
+    {
+        Count++;
+        if (step >= LastStep || Count == 1) { Last = v; LastStep = step; }
+        if (!double.IsFinite(v)) return;
+        if (double.IsNaN(Min) || v < Min) Min = v;
+        if (double.IsNaN(Max) || v > Max) Max = v;
+    }
+}
+
+/// <summary>Where a run's current long phase stands, as the store keeps it (from <see cref="PhaseProgress"/>).</summary>
+public sealed class PhaseState
+{
+    public const int MaxCurvePoints = 400;
+    public string Name { get; set; } = "";
+    public int Step { get; set; }
+    public int Total { get; set; }
+    public double? Loss { get; set; }
+    public double ElapsedSeconds { get; set; }
+    public double? EtaSeconds { get; set; }
+    public DateTime UpdatedUtc { get; set; }
+
+    public static PhaseState From(PhaseProgress p) => new()
+    {
+        Name = p.Phase, Step = p.Step, Total = p.Total, Loss = p.Loss, ElapsedSeconds = p.ElapsedSeconds, EtaSeconds = p.EtaSeconds, UpdatedUtc = DateTime.UtcNow,
+    };
+}
+
+/// <summary>One point of a phase's loss curve.</summary>
+public sealed class PhasePoint
+{
+    public int Step { get; set; }
+    public double Loss { get; set; }
 }
 
 /// <summary>The metrics logged at one step of one run.</summary>
@@ -88,6 +142,8 @@ public sealed class StoreCorruptException(string message, Exception inner) : Exc
 public sealed class RunStore : IDisposable
 {
     private readonly LiteDatabase _db;
+    /// <summary>Serialises read-modify-write of run records: the run's thread (metrics, status) and a request (tags, note) never undo each other.</summary>
+    private readonly Lock _records = new();
     public string DataRoot { get; }
     public string RunsRoot => RunsRootOf(DataRoot);
 
@@ -152,6 +208,7 @@ public sealed class RunStore : IDisposable
                 _db = Open(path);
                 RebuildReport = RebuildFromFolders();
             }
+            BackfillSummaries();
         }
         catch
         {
@@ -235,6 +292,8 @@ public sealed class RunStore : IDisposable
     public RunRecord Create(RunSettings settings, string? name = null)
     {
         var id = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N")[..4];
+        // Four hex digits collide within a second once runs come by the hundred (a sweep, a script): draw again.
+        while (Runs.FindById(id) is not null) id = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N")[..4];
         var now = DateTime.UtcNow;
         var r = new RunRecord
         {
@@ -243,47 +302,155 @@ public sealed class RunStore : IDisposable
             Method = Kebab(settings.Method.ToString()), Dataset = settings.Dataset, TotalSteps = settings.Steps,
             SettingsJson = settings.ToJson(), RunDir = Path.Combine(RunsRoot, id),
         };
-        Runs.Insert(r);
+        lock (_records)
+        {
+            Runs.Insert(r);
+            _listCache?.TryAdd(r.Id, r);
+        }
         return r;
     }
 
     public RunRecord? Get(string id) => Runs.FindById(id);
-    public IReadOnlyList<RunRecord> List() => Runs.FindAll().OrderByDescending(r => r.CreatedUtc).ToList();
+    public int Count() => Runs.Count();
+
+    /// <summary>
+    /// Every run, newest first. Served from a copy of the runs collection kept in memory (this process is
+    /// the database's one writer, and every write of a run goes through Create, Update and Delete here), so
+    /// a run table over thousands of runs does not deserialise them all on each request. A listed record
+    /// is never changed afterwards: a change writes a fresh copy (read from the database) that replaces it.
+    /// </summary>
+    public IReadOnlyList<RunRecord> List() => ListCache().Values.OrderByDescending(r => r.CreatedUtc).ToList();
+
+    private System.Collections.Concurrent.ConcurrentDictionary<string, RunRecord>? _listCache;
+
+    private System.Collections.Concurrent.ConcurrentDictionary<string, RunRecord> ListCache()
+    {
+        if (_listCache is { } c) return c;
+        lock (_records)
+        {
+            return _listCache ??= new(Runs.FindAll().Select(r => KeyValuePair.Create(r.Id, r)), StringComparer.Ordinal);
+        }
+    }
 
     public void Update(RunRecord record)
     {
         record.UpdatedUtc = DateTime.UtcNow;
-        Runs.Update(record);
+        lock (_records)
+        {
+            // A run deleted meanwhile is not brought back into the list.
+            if (Runs.Update(record) && _listCache is { } c) c[record.Id] = record;
+        }
     }
 
     public void SetStatus(string id, RunStatus status, string? message, int? step = null, RunSettings? settings = null)
     {
-        var r = Get(id) ?? throw new KeyNotFoundException($"run '{id}' does not exist.");
-        r.Status = status;
-        r.Message = message;
-        if (step is { } s) r.Step = s;
-        if (settings is not null) { r.SettingsJson = settings.ToJson(); r.TotalSteps = settings.Steps; }
-        Update(r);
+        bool found = Mutate(id, r =>
+        {
+            r.Status = status;
+            r.Message = message;
+            if (step is { } s) r.Step = s;
+            if (settings is not null) { r.SettingsJson = settings.ToJson(); r.TotalSteps = settings.Steps; }
+            // A status change ends whatever phase was in progress (a stop, a failure, the first step).
+            r.Phase = null;
+        });
+        if (!found) throw new KeyNotFoundException($"run '{id}' does not exist.");
     }
 
     /// <summary>Records the settings in force after a live change (so the pages, clone and the API show them).</summary>
-    public void UpdateSettings(string id, RunSettings settings)
+    public void UpdateSettings(string id, RunSettings settings) => Mutate(id, r =>
     {
-        var r = Get(id);
-        if (r is null) return;
         r.SettingsJson = settings.ToJson();
         r.TotalSteps = settings.Steps;
-        Update(r);
-    }
+    });
 
     public void AddMetrics(string id, int step, IReadOnlyDictionary<string, double> values)
     {
         Metrics.Insert(new MetricPoint { RunId = id, Step = step, Values = new(values) });
-        var r = Get(id);
-        if (r is null) return;
-        foreach (var (k, v) in values) r.Latest[k] = v;
-        r.Step = Math.Max(r.Step, step);
-        Update(r);
+        Mutate(id, r =>
+        {
+            foreach (var (k, v) in values)
+            {
+                r.Latest[k] = v;
+                if (!r.Summaries.TryGetValue(k, out var sum)) r.Summaries[k] = sum = new MetricSummary();
+                sum.Add(step, v);
+            }
+            r.Step = Math.Max(r.Step, step);
+        });
+    }
+
+    /// <summary>Applies <paramref name="change"/> to the stored run under the records' lock; false when the run does not exist.</summary>
+    private bool Mutate(string id, Action<RunRecord> change)
+    {
+        lock (_records)
+        {
+            var r = Get(id);
+            if (r is null) return false;
+            change(r);
+            Update(r);
+            return true;
+        }
+    }
+
+    /// <summary>Adds and removes tags (each checked by <see cref="RunLabels.CheckTag"/>; at most <see cref="RunLabels.MaxTags"/> per run); returns the run.</summary>
+    public RunRecord SetTags(string id, IEnumerable<string> add, IEnumerable<string> remove)
+    {
+        var adding = add.Select(t => RunLabels.CheckTag(t, "tags")).ToList();
+        var removing = remove.Select(t => t.Trim()).ToHashSet(StringComparer.Ordinal);
+        RunRecord? result = null;
+        bool found = Mutate(id, r =>
+        {
+            var tags = r.Tags.Where(t => !removing.Contains(t)).ToList();
+            foreach (var t in adding) if (!tags.Contains(t)) tags.Add(t);
+            if (tags.Count > RunLabels.MaxTags)
+                throw new ArgumentException($"tags: run '{id}' would carry {tags.Count} tags; at most {RunLabels.MaxTags} are allowed.");
+            r.Tags = tags;
+            result = r;
+        });
+        return found ? result! : throw new KeyNotFoundException($"run '{id}' does not exist.");
+    }
+
+    /// <summary>Replaces the run's note (checked by <see cref="RunLabels.CheckNote"/>; "" clears it); returns the run.</summary>
+    public RunRecord SetNote(string id, string note)
+    {
+        var checkedNote = RunLabels.CheckNote(note, "note");
+        RunRecord? result = null;
+        bool found = Mutate(id, r => { r.Note = checkedNote; result = r; });
+        return found ? result! : throw new KeyNotFoundException($"run '{id}' does not exist.");
+    }
+
+    /// <summary>Records a long phase's progress (cleared when it is done) and extends the phase's loss curve.</summary>
+    public void SetPhase(string id, PhaseProgress p) => Mutate(id, r =>
+    {
+        r.Phase = p.Done ? null : PhaseState.From(p);
+        if (p.Loss is not { } loss) return;
+        if (!r.PhaseCurves.TryGetValue(p.Phase, out var curve)) r.PhaseCurves[p.Phase] = curve = [];
+        if (curve.Count > 0 && curve[^1].Step >= p.Step) curve.RemoveAll(c => c.Step >= p.Step); // a phase started over
+        curve.Add(new PhasePoint { Step = p.Step, Loss = loss });
+        // Thinned by halves (the last point kept): the record stays small however long the phase.
+        if (curve.Count > PhaseState.MaxCurvePoints)
+            r.PhaseCurves[p.Phase] = curve.Where((_, i) => i % 2 == 0 || i == curve.Count - 1).ToList();
+    });
+
+    /// <summary>Runs stored before summaries existed get them from their metric points once, when the store opens.</summary>
+    private void BackfillSummaries()
+    {
+        foreach (var r in Runs.FindAll().Where(r => r.Summaries.Count == 0 && r.Latest.Count > 0).ToList())
+        {
+            r.Summaries = SummariesOf(GetMetrics(r.Id));
+            Runs.Update(r);
+        }
+    }
+
+    private static Dictionary<string, MetricSummary> SummariesOf(IEnumerable<MetricPoint> points)
+    {
+        var result = new Dictionary<string, MetricSummary>();
+        foreach (var p in points)
+            foreach (var (k, v) in p.Values)
+            {
+                if (!result.TryGetValue(k, out var sum)) result[k] = sum = new MetricSummary();
+                sum.Add(p.Step, v);
+            }
+        return result;
     }
 
     public void AddSamples(string id, IReadOnlyList<SampleRecord> samples) =>
@@ -305,12 +472,14 @@ public sealed class RunStore : IDisposable
         Metrics.DeleteMany(m => m.RunId == id && m.Step > step);
         Samples.DeleteMany(s => s.RunId == id && s.Step > step);
         Events.DeleteMany(e => e.RunId == id && e.Step > step);
-        var r = Get(id);
-        if (r is null) return;
-        r.Step = Math.Max(step, 0);
-        r.Latest = [];
-        foreach (var p in GetMetrics(id)) foreach (var (k, v) in p.Values) r.Latest[k] = v;
-        Update(r);
+        Mutate(id, r =>
+        {
+            r.Step = Math.Max(step, 0);
+            r.Latest = [];
+            var points = GetMetrics(id);
+            foreach (var p in points) foreach (var (k, v) in p.Values) r.Latest[k] = v;
+            r.Summaries = SummariesOf(points);
+        });
     }
 
     public IReadOnlyList<MetricPoint> GetMetrics(string id, int afterStep = int.MinValue) =>
@@ -328,7 +497,11 @@ public sealed class RunStore : IDisposable
         Metrics.DeleteMany(m => m.RunId == id);
         Samples.DeleteMany(s => s.RunId == id);
         Events.DeleteMany(e => e.RunId == id);
-        Runs.Delete(id);
+        lock (_records)
+        {
+            Runs.Delete(id);
+            _listCache?.TryRemove(id, out _);
+        }
         if (r is not null && Directory.Exists(r.RunDir)) Directory.Delete(r.RunDir, true);
     }
 

@@ -16,5 +16,7 @@ public static class RunBinding
         run.StatusChanged += (status, message) => store.SetStatus(runId, status, message, run.Step, run.Settings);
         // A run that continues from a checkpoint voids whatever was logged after it.
         run.ResumedFromCheckpoint += step => store.TruncateAfter(runId, step);
+        // The runs list and a reopened run page read the phase from the store; the reports come a few a second.
+        run.PhaseProgressed += p => store.SetPhase(runId, p);
     }
 }

@@ -26,6 +26,12 @@ public sealed record StatusUpdate(string RunId, RunStatus Status, string? Messag
 /// <summary>The run continued from its checkpoint at <see cref="Step"/>: anything logged after that step is void (the store drops it; charts must too).</summary>
 public sealed record RolledBackUpdate(string RunId, int Step) : RunUpdate(RunId);
 
+/// <summary>A long phase's progress (pretraining, reward model, discriminator pretraining, evaluation); Done ends it.</summary>
+public sealed record PhaseUpdate(string RunId, PhaseProgress Progress) : RunUpdate(RunId);
+
+/// <summary>The run's tags or note changed.</summary>
+public sealed record LabelsUpdate(string RunId, IReadOnlyList<string> Tags, string Note) : RunUpdate(RunId);
+
 /// <summary>One stored sample as pages and clients see it.</summary>
 public sealed record SampleView(int Step, int PromptIndex, string Prompt, string Completion, double DiscScore, double Reward, string? Verdict)
 {

@@ -379,6 +379,22 @@ public sealed class TrainingHost : IHostedService, IDisposable
         _notifier.Publish(new StatusUpdate(id, RunStatus.Stopped, "deleted", 0, Deleted: true));
     }
 
+    /// <summary>
+    /// Sets a run's tags (<paramref name="replace"/>: the whole list, or <paramref name="add"/> and
+    /// <paramref name="remove"/>) and note (null: unchanged), whatever its state; all checked before any is applied.
+    /// </summary>
+    public RunRecord SetLabels(string id, IReadOnlyList<string>? replace, IReadOnlyList<string> add, IReadOnlyList<string> remove, string? note)
+    {
+        ThrowIfStopping($"labelling run {id}");
+        var current = Require(id);
+        if (note is not null) RunLabels.CheckNote(note, "note");
+        foreach (var t in replace ?? add) RunLabels.CheckTag(t, replace is null ? "add_tags" : "tags");
+        var r = _store.SetTags(id, replace ?? add, replace is null ? remove : current.Tags.Except(replace).ToList());
+        if (note is not null) r = _store.SetNote(id, note);
+        _notifier.Publish(new LabelsUpdate(id, r.Tags, r.Note));
+        return r;
+    }
+
     /// <summary>Sends a request to an open run, or keeps it until a starting run is open (call under the lock).</summary>
     private static void Control(Active a, Action<AdversarialRun> request)
     {
@@ -495,6 +511,7 @@ public sealed class TrainingHost : IHostedService, IDisposable
         run.SamplesLogged += s => _notifier.Publish(new SamplesUpdate(id, s.Select(SampleView.From).ToList()));
         run.EventRaised += e => _notifier.Publish(new EventUpdate(id, EventView.From(e)));
         run.StatusChanged += (status, message) => _notifier.Publish(new StatusUpdate(id, status, message, run.Step));
+        run.PhaseProgressed += p => _notifier.Publish(new PhaseUpdate(id, p));
         run.ResumedFromCheckpoint += step =>
         {
             _notifier.Publish(new RolledBackUpdate(id, step));
