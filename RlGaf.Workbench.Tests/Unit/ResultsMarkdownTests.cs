@@ -51,6 +51,39 @@ public class ResultsMarkdownTests
     }
 
     [Fact]
+    public void CommonMark_lists_code_and_consecutive_plots_read_as_Markdig_parses_them()
+    {
+        var blocks = ResultsMarkdown.Parse("""
+            Diagnosis:
+
+            - the discriminator wins at step **40**
+            - `d_steps` 2 helps
+
+            ```
+            RlGaf.Workbench eval --suite imdb
+            ```
+
+            ![curves-a](curves-a.png)
+            ![curves-b](curves-b.png)
+
+            <img src=x onerror=alert(1)> and ![far](https://example.org/x.png)
+            """);
+        Assert.Equal("Diagnosis:", Assert.IsType<ParagraphBlock>(blocks[0]).Text.Single().Text);
+        var item = Assert.IsType<ParagraphBlock>(blocks[1]);
+        Assert.Equal(["• ", "the discriminator wins at step ", "40"], item.Text.Select(i => i.Text));
+        Assert.Equal(InlineKind.Bold, item.Text[2].Kind);
+        Assert.Equal(InlineKind.Code, Assert.IsType<ParagraphBlock>(blocks[2]).Text[1].Kind);
+        Assert.Equal("RlGaf.Workbench eval --suite imdb", Assert.IsType<ParagraphBlock>(blocks[3]).Text.Single().Text.Trim());
+        Assert.Equal(new ImageBlock("curves-a", "curves-a.png"), blocks[4]);
+        Assert.Equal(new ImageBlock("curves-b", "curves-b.png"), blocks[5]);
+        // Raw HTML is text (Markdig's DisableHtml), and an image from elsewhere stays text beside it.
+        var last = Assert.IsType<ParagraphBlock>(blocks[6]);
+        Assert.All(last.Text, i => Assert.Equal(InlineKind.Text, i.Kind));
+        Assert.Contains("<img src=x onerror=alert(1)>", string.Concat(last.Text.Select(i => i.Text)));
+        Assert.Equal(7, blocks.Count);
+    }
+
+    [Fact]
     public void Unmatched_markers_are_literal()
     {
         Assert.Equal("a `b and **c", string.Concat(ResultsMarkdown.Inlines("a `b and **c").Select(i => i.Text)));

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 
 namespace RlGaf.Workbench.Cli;
@@ -6,59 +7,41 @@ namespace RlGaf.Workbench.Cli;
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>
-/// Parsed "--name value", "--flag" and repeated options of one verb. Every option a verb reads
-/// is declared as it is read; <see cref="EnsureAllUsed"/> then rejects anything left over, so a
-/// typo such as "--step 10" is an error rather than silently ignored.
+/// What a verb reads from its command line, after System.CommandLine parsed it against the verb's
+/// declared options (<see cref="Verbs"/>): unknown options, missing values and repeated single options
+/// are refused there, with typo suggestions. Numbers arrive as text and are parsed here, so every
+/// range error names the option the way users have always seen it ("--steps: 0 is out of range [1, inf].").
 /// </summary>
 public sealed class ArgParser
 {
-    private readonly Dictionary<string, List<string?>> _options = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
-    public List<string> Positionals { get; } = [];
+    private readonly ParseResult _result;
+    private readonly Command _verb;
 
-    public ArgParser(IEnumerable<string> args)
+    public ArgParser(ParseResult result, Command verb)
     {
-        var list = args.ToList();
-        for (int i = 0; i < list.Count; i++)
-        {
-            string a = list[i];
-            if (a.StartsWith("--", StringComparison.Ordinal))
-            {
-                string name = a; string? value = null;
-                int eq = a.IndexOf('=');
-                if (eq > 2) { name = a[..eq]; value = a[(eq + 1)..]; }
-                else if (i + 1 < list.Count && !list[i + 1].StartsWith("--", StringComparison.Ordinal)) value = list[++i];
-                if (!_options.TryGetValue(name, out var values)) _options[name] = values = [];
-                values.Add(value);
-            }
-            else Positionals.Add(a);
-        }
+        _result = result;
+        _verb = verb;
+        Positionals = verb.Arguments.SelectMany(a => result.GetValue<string[]>(a.Name) ?? []).Concat(verb.TreatUnmatchedTokensAsErrors ? [] : result.UnmatchedTokens).ToList();
     }
 
-    public bool Flag(string name)
-    {
-        _used.Add(name);
-        if (!_options.TryGetValue(name, out var v)) return false;
-        if (v.Any(x => x is not null)) throw new UsageException($"{name} is a flag and takes no value.");
-        return true;
-    }
+    /// <summary>The verb's positional arguments (a run id).</summary>
+    public List<string> Positionals { get; }
 
-    public string? String(string name)
-    {
-        _used.Add(name);
-        if (!_options.TryGetValue(name, out var v)) return null;
-        if (v.Count > 1) throw new UsageException($"{name} was given {v.Count} times; give it once.");
-        return v[0] ?? throw new UsageException($"{name} needs a value.");
-    }
+    private Option Declared(string name) =>
+        _verb.Options.FirstOrDefault(o => o.Name == name)
+        ?? throw new InvalidOperationException($"verb '{_verb.Name}' reads {name} but does not declare it in Cli/Verbs.cs");
+
+    private bool Given(string name) => _result.GetResult(Declared(name)) is { Implicit: false };
+
+    public bool Flag(string name) => Declared(name) is Option<bool> o
+        ? _result.GetValue(o)
+        : throw new InvalidOperationException($"{name} is declared with a value, not as a flag");
+
+    public string? String(string name) => Given(name) ? _result.GetValue<string?>(name) : null;
 
     public string Required(string name) => String(name) ?? throw new UsageException($"{name} is required.");
 
-    public IReadOnlyList<string> Many(string name)
-    {
-        _used.Add(name);
-        if (!_options.TryGetValue(name, out var v)) return [];
-        return v.Select(x => x ?? throw new UsageException($"{name} needs a value.")).ToList();
-    }
+    public IReadOnlyList<string> Many(string name) => Given(name) ? _result.GetValue<string[]>(name) ?? [] : [];
 
     public int? Int(string name, int min = int.MinValue, int max = int.MaxValue)
     {
@@ -81,10 +64,9 @@ public sealed class ArgParser
         return v;
     }
 
+    /// <summary>Options were checked by the parser; what is left to check is how many positionals this verb takes.</summary>
     public void EnsureAllUsed(int maxPositionals = 0)
     {
-        var unknown = _options.Keys.Where(k => !_used.Contains(k)).ToList();
-        if (unknown.Count > 0) throw new UsageException($"unknown option {string.Join(", ", unknown)}.");
         if (Positionals.Count > maxPositionals)
             throw new UsageException($"unexpected argument '{Positionals[maxPositionals]}'.");
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using RlGaf.Engine.Runs;
+using Spectre.Console;
 using RlGaf.Workbench.Api;
 using RlGaf.Workbench.Services;
 using RlGaf.Workbench.Storage;
@@ -272,24 +273,51 @@ internal static class TrainCommand
         return Report(view, json);
     }
 
-    /// <summary>One status line, redrawn in place on a terminal and printed at evaluations when redirected.</summary>
-    private sealed class ProgressLine(int total)
+    /// <summary>
+    /// A run's progress: on a terminal a Spectre.Console live panel (bar, step, elapsed and time left, key
+    /// metrics, the latest events) redrawn in place; when redirected, one plain line per evaluation and
+    /// every message, for logs and scripts.
+    /// </summary>
+    private sealed class ProgressLine
     {
+        private static readonly (string Key, string Label)[] Shown =
+            [("reward/mean", "reward"), ("disc/real_score", "real"), ("disc/fake_score", "fake"), ("align/positive-rate", "positive"), ("oracle/valid-rate", "valid"), ("div/distinct-2", "distinct-2")];
+
+        private readonly int _total;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly bool _tty = !Console.IsErrorRedirected;
-        private int _lastPrinted = -1;
+        private readonly bool _tty = !Console.IsErrorRedirected && Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive;
+        private readonly object _gate = new();
+        private readonly List<string> _messages = [];
+        private readonly Dictionary<string, double> _metrics = [];
+        private readonly Spectre.Console.IAnsiConsole _console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(Console.Error),
+        });
+        private readonly Task? _live;
+        private volatile bool _done;
+        private int _step, _lastPrinted = -1;
+
+        public ProgressLine(int total)
+        {
+            _total = total;
+            if (_tty) _live = Task.Run(() => _console.Live(Render()).AutoClear(false).Start(ctx =>
+            {
+                while (!_done) { ctx.UpdateTarget(Render()); Thread.Sleep(250); }
+                ctx.UpdateTarget(Render());
+            }));
+        }
 
         public void Update(int step, IReadOnlyDictionary<string, double> m, bool? isEvaluation = null)
         {
             bool eval = isEvaluation ?? (m.ContainsKey("oracle/valid-rate") || m.ContainsKey("div/distinct-2"));
-            if (!_tty && step == _lastPrinted) return;
-            double frac = total == 0 ? 1 : Math.Clamp((double)step / total, 0, 1);
-            int filled = (int)(frac * 20);
-            string bar = new string('#', filled) + new string('.', 20 - filled);
-            string line = $"[{bar}] {step}/{total} {Key(m, "reward/mean", "reward")}{Key(m, "disc/real_score", "real")}{Key(m, "disc/fake_score", "fake")}" +
-                          $"{Key(m, "align/positive-rate", "pos")}{Key(m, "oracle/valid-rate", "valid")}{Key(m, "div/distinct-2", "d2")} {CliCommon.Duration(_clock.Elapsed.TotalSeconds)}";
-            if (_tty) Console.Error.Write("\r" + line.PadRight(Console.BufferWidth > 0 ? Math.Min(Console.BufferWidth - 1, 160) : 120));
-            else if (eval) { Console.Error.WriteLine(line); _lastPrinted = step; }
+            lock (_gate)
+            {
+                _step = step;
+                foreach (var (k, v) in m) _metrics[k] = v;
+            }
+            if (_tty || step == _lastPrinted || !eval) return;
+            Console.Error.WriteLine($"{step}/{_total} {Metrics(plain: true)} {CliCommon.Duration(_clock.Elapsed.TotalSeconds)}");
+            _lastPrinted = step;
         }
 
         private string? _phase;
@@ -313,13 +341,44 @@ internal static class TrainCommand
 
         public void Message(string text)
         {
-            if (_tty) Console.Error.Write("\r" + new string(' ', 120) + "\r");
-            Console.Error.WriteLine(text);
+            if (!_tty) { Console.Error.WriteLine(text); return; }
+            lock (_gate) _messages.Add(text);
         }
 
-        public void Done() { if (_tty) Console.Error.WriteLine(); }
+        public void Done()
+        {
+            if (_live is null) return;
+            _done = true;
+            _live.Wait();
+            lock (_gate)
+                if (_messages.Count > Recent) foreach (var m in _messages) Console.Error.WriteLine(m); // the panel showed only the latest
+        }
 
-        private static string Key(IReadOnlyDictionary<string, double> m, string key, string label) =>
-            m.TryGetValue(key, out var v) ? $" {label} {v:0.000}" : "";
+        private const int Recent = 6;
+
+        private Spectre.Console.Rendering.IRenderable Render()
+        {
+            lock (_gate)
+            {
+                double frac = _total == 0 ? 1 : Math.Clamp((double)_step / _total, 0, 1);
+                double elapsed = _clock.Elapsed.TotalSeconds;
+                string left = _step > 0 && frac < 1 ? $", about {CliCommon.Duration(elapsed * (1 - frac) / frac)} left" : "";
+                var bar = new Spectre.Console.BreakdownChart { Width = 40 }.HideTags()
+                    .AddItem("done", Math.Max(frac, 1e-9), Spectre.Console.Color.Green).AddItem("left", Math.Max(1 - frac, 1e-9), Spectre.Console.Color.Grey23);
+                var rows = new List<Spectre.Console.Rendering.IRenderable>
+                {
+                    new Spectre.Console.Columns(bar, new Spectre.Console.Text($"step {_step}/{_total}  {CliCommon.Duration(elapsed)}{left}")).Collapse(),
+                    new Spectre.Console.Text(Metrics(plain: false)),
+                };
+                rows.AddRange(_messages.TakeLast(Recent).Select(m => new Spectre.Console.Text(m, new Spectre.Console.Style(Spectre.Console.Color.Yellow))));
+                return new Spectre.Console.Rows(rows);
+            }
+        }
+
+        private string Metrics(bool plain)
+        {
+            lock (_gate)
+                return string.Join(plain ? " " : "   ", Shown.Where(s => _metrics.ContainsKey(s.Key)).Select(s => $"{s.Label} {_metrics[s.Key]:0.000}"));
+        }
     }
 }

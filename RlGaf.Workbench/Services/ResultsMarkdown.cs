@@ -1,3 +1,8 @@
+using Markdig;
+using Markdig.Extensions.Tables;
+using Md = Markdig.Syntax;
+using MdInline = Markdig.Syntax.Inlines;
+
 namespace RlGaf.Workbench.Services;
 
 /// <summary>A piece of inline text: plain, `code` or **bold**.</summary>
@@ -14,100 +19,80 @@ public sealed record TableBlock(IReadOnlyList<IReadOnlyList<Inline>> Header, IRe
 public sealed record ImageBlock(string Alt, string File) : ResultsBlock;
 
 /// <summary>
-/// Reads the Markdown that <c>SuiteReport</c> writes (headings, paragraphs, pipe tables, one image per
-/// line, inline `code` and **bold**) into blocks the page renders with MudBlazor components. Nothing
-/// is passed through as HTML, so the file cannot inject markup; anything else reads as plain text.
-/// A full Markdown library would add a dependency for a format this project writes itself.
+/// Reads a results.md with Markdig (CommonMark + pipe tables, raw HTML disabled) into blocks the page
+/// renders with MudBlazor components: headings, paragraphs, lists, code, tables and plots. Nothing is
+/// passed through as HTML: the page encodes every text, so a file cannot inject markup, and an image is
+/// shown only when it names a plain file beside results.md (never a URL or a path elsewhere).
 /// </summary>
 public static class ResultsMarkdown
 {
+    private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UsePipeTables().DisableHtml().Build();
+
     public static IReadOnlyList<ResultsBlock> Parse(string markdown)
     {
         var blocks = new List<ResultsBlock>();
-        var paragraph = new List<string>();
-        var table = new List<string>();
-
-        // Only one of the two is ever open: a table line closes a paragraph and the other way round.
-        void Flush()
-        {
-            if (paragraph.Count > 0) blocks.Add(new ParagraphBlock(Inlines(string.Join(' ', paragraph))));
-            paragraph.Clear();
-            if (table.Count > 0) blocks.Add(Table(table));
-            table.Clear();
-        }
-
-        foreach (var raw in markdown.Replace("\r\n", "\n").Split('\n'))
-        {
-            var line = raw.Trim();
-            if (line.StartsWith('|'))
-            {
-                if (paragraph.Count > 0) Flush();
-                table.Add(line);
-                continue;
-            }
-            if (table.Count > 0 || line.Length == 0) Flush();
-            if (line.Length == 0) continue;
-            int hashes = line.TakeWhile(c => c == '#').Count();
-            if (hashes is >= 1 and <= 6 && line.Length > hashes && line[hashes] == ' ')
-            {
-                Flush();
-                blocks.Add(new HeadingBlock(hashes, Inlines(line[(hashes + 1)..].Trim())));
-            }
-            else if (Image(line) is { } image)
-            {
-                Flush();
-                blocks.Add(image);
-            }
-            else paragraph.Add(line); // consecutive lines are one paragraph
-        }
-        Flush();
+        foreach (var block in Markdown.Parse(markdown, Pipeline)) Add(block, blocks, prefix: null);
         return blocks;
     }
 
-    /// <summary>"![alt](file.png)" alone on a line, when the target is a plain file name beside results.md; null otherwise.</summary>
-    private static ImageBlock? Image(string line)
+    private static void Add(Md.Block block, List<ResultsBlock> blocks, string? prefix)
     {
-        if (!line.StartsWith("![", StringComparison.Ordinal) || !line.EndsWith(')')) return null;
-        int mid = line.IndexOf("](", StringComparison.Ordinal);
-        if (mid < 0) return null;
-        var target = line[(mid + 2)..^1].Trim();
-        // Only a file of the experiment: a URL or a path elsewhere is shown as text, never fetched.
-        return target.Length > 0 && target.IndexOfAny(['/', '\\', ':', '?', '#', ' ']) < 0 && !target.StartsWith('.')
-            ? new ImageBlock(line[2..mid], target)
-            : null;
-    }
-
-    private static TableBlock Table(List<string> lines)
-    {
-        var rows = lines.Select(Cells).ToList();
-        // The delimiter row (| --- | :---: |) separates the header from the body.
-        bool IsDelimiter(List<string> cells) => cells.Count > 0 && cells.All(c => c.Length > 0 && c.Trim(':').Length > 0 && c.Trim(':').All(ch => ch == '-'));
-        int delimiter = rows.FindIndex(IsDelimiter);
-        var header = delimiter == 1 ? rows[0] : [];
-        var body = delimiter == 1 ? rows.Skip(2) : rows.Where(r => !IsDelimiter(r));
-        return new TableBlock(header.Select(Inlines).ToList(), body.Select(r => (IReadOnlyList<IReadOnlyList<Inline>>)r.Select(Inlines).ToList()).ToList());
-    }
-
-    /// <summary>The cells of "| a | b |" (a backslash-escaped pipe stays in its cell).</summary>
-    private static List<string> Cells(string line)
-    {
-        var s = line.Trim();
-        if (s.StartsWith('|')) s = s[1..];
-        if (s.EndsWith('|') && !s.EndsWith("\\|", StringComparison.Ordinal)) s = s[..^1];
-        var cells = new List<string>();
-        var cell = new System.Text.StringBuilder();
-        for (int i = 0; i < s.Length; i++)
+        switch (block)
         {
-            if (s[i] == '\\' && i + 1 < s.Length && s[i + 1] == '|') { cell.Append('|'); i++; }
-            else if (s[i] == '|') { cells.Add(cell.ToString().Trim()); cell.Clear(); }
-            else cell.Append(s[i]);
+            case Md.HeadingBlock h:
+                blocks.Add(new HeadingBlock(h.Level, Inlines(h.Inline)));
+                break;
+            case Table t:
+                var rows = t.OfType<TableRow>().ToList();
+                var header = rows.FirstOrDefault(r => r.IsHeader);
+                blocks.Add(new TableBlock(header is null ? [] : Cells(header),
+                    rows.Where(r => !r.IsHeader).Select(r => (IReadOnlyList<IReadOnlyList<Inline>>)Cells(r)).ToList()));
+                break;
+            case Md.ParagraphBlock p when prefix is null && Images(p) is { } images:
+                blocks.AddRange(images);
+                break;
+            case Md.ParagraphBlock p:
+                var text = Inlines(p.Inline);
+                blocks.Add(new ParagraphBlock(prefix is null ? text : [new Inline(prefix, InlineKind.Text), .. text]));
+                prefix = null;
+                break;
+            case Md.CodeBlock code: // fenced or indented: one code span per line block
+                blocks.Add(new ParagraphBlock([new Inline(code.Lines.ToString(), InlineKind.Code)]));
+                break;
+            case Md.ListBlock list:
+                int n = list.IsOrdered && int.TryParse(list.OrderedStart, out var first) ? first : 1;
+                foreach (var item in list.OfType<Md.ListItemBlock>())
+                {
+                    string marker = list.IsOrdered ? $"{n++}. " : "• ";
+                    foreach (var child in item) { Add(child, blocks, marker); marker = "   "; }
+                }
+                break;
+            case Md.ContainerBlock container: // quotes and the like: their content
+                foreach (var child in container) Add(child, blocks, prefix);
+                break;
         }
-        cells.Add(cell.ToString().Trim());
-        return cells;
     }
 
-    /// <summary>Plain text with `code` and **bold** spans; an unmatched marker stays literal.</summary>
-    public static IReadOnlyList<Inline> Inlines(string text)
+    private static List<IReadOnlyList<Inline>> Cells(TableRow row) =>
+        row.OfType<TableCell>().Select(c => (IReadOnlyList<Inline>)c.OfType<Md.ParagraphBlock>().SelectMany(p => Inlines(p.Inline)).ToList()).ToList();
+
+    /// <summary>A paragraph of images only (one per line, as SuiteReport writes them), each naming a plain file beside results.md; null otherwise.</summary>
+    private static List<ImageBlock>? Images(Md.ParagraphBlock p)
+    {
+        var parts = p.Inline?.Where(i => i is not MdInline.LineBreakInline).ToList() ?? [];
+        if (parts.Count == 0 || !parts.All(i => i is MdInline.LinkInline { IsImage: true } link && IsLocalFile(link.Url))) return null;
+        return parts.Cast<MdInline.LinkInline>().Select(link => new ImageBlock(Plain(link), link.Url!.Trim())).ToList();
+    }
+
+    /// <summary>Only a file of the experiment: a URL or a path elsewhere is shown as text, never fetched.</summary>
+    private static bool IsLocalFile(string? url) =>
+        url?.Trim() is { Length: > 0 } target && target.IndexOfAny(['/', '\\', ':', '?', '#', ' ']) < 0 && !target.StartsWith('.');
+
+    /// <summary>Inline text as plain, `code` and **bold** spans (other emphasis reads as plain text; links as their text).</summary>
+    public static IReadOnlyList<Inline> Inlines(string text) =>
+        Markdown.Parse(text, Pipeline).OfType<Md.ParagraphBlock>().SelectMany(p => Inlines(p.Inline)).ToList();
+
+    private static IReadOnlyList<Inline> Inlines(MdInline.ContainerInline? container)
     {
         var result = new List<Inline>();
         var plain = new System.Text.StringBuilder();
@@ -116,22 +101,40 @@ public static class ResultsMarkdown
             if (plain.Length > 0) { result.Add(new Inline(plain.ToString(), InlineKind.Text)); plain.Clear(); }
             result.Add(new Inline(t, kind));
         }
-        int i = 0;
-        while (i < text.Length)
+        void Walk(MdInline.Inline inline)
         {
-            if (text[i] == '`' && text.IndexOf('`', i + 1) is var close and > 0)
+            switch (inline)
             {
-                Emit(text[(i + 1)..close], InlineKind.Code);
-                i = close + 1;
+                case MdInline.CodeInline code: Emit(code.Content, InlineKind.Code); break;
+                case MdInline.EmphasisInline { DelimiterCount: 2 } strong: Emit(Plain(strong), InlineKind.Bold); break;
+                case MdInline.LinkInline { IsImage: true } image: plain.Append($"![{Plain(image)}]({image.Url})"); break; // an image elsewhere: its text
+                case MdInline.LineBreakInline: plain.Append(' '); break; // lines of a paragraph join with a space
+                case MdInline.LiteralInline literal: plain.Append(literal.Content.ToString()); break;
+                case MdInline.HtmlEntityInline entity: plain.Append(entity.Transcoded.ToString()); break;
+                case MdInline.AutolinkInline auto: plain.Append(auto.Url); break;
+                case MdInline.HtmlInline html: plain.Append(html.Tag); break;
+                case MdInline.ContainerInline c: foreach (var child in c) Walk(child); break;
             }
-            else if (text.AsSpan(i).StartsWith("**") && text.IndexOf("**", i + 2, StringComparison.Ordinal) is var end and > 0)
-            {
-                Emit(text[(i + 2)..end], InlineKind.Bold);
-                i = end + 2;
-            }
-            else plain.Append(text[i++]);
         }
+        if (container is not null) foreach (var i in container) Walk(i);
         if (plain.Length > 0) result.Add(new Inline(plain.ToString(), InlineKind.Text));
         return result;
+    }
+
+    private static string Plain(MdInline.ContainerInline c)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var i in c)
+        {
+            text.Append(i switch
+            {
+                MdInline.LiteralInline l => l.Content.ToString(),
+                MdInline.CodeInline code => code.Content,
+                MdInline.LineBreakInline => " ",
+                MdInline.ContainerInline inner => Plain(inner),
+                _ => "",
+            });
+        }
+        return text.ToString();
     }
 }
