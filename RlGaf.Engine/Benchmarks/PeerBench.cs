@@ -77,9 +77,6 @@ public static class PeerBench
     /// <summary>Debian's interpreter: its python3-torch is not visible to pyenv's python3, which comes first on PATH.</summary>
     public const string DefaultPython = "/usr/bin/python3";
 
-    /// <summary>The libtorch under TorchSharp (the libtorch-cpu package this build references).</summary>
-    public const string EngineLibtorchVersion = "2.10.0";
-
     internal static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -139,7 +136,7 @@ public static class PeerBench
             pairs.Add(new("reinforce/generate_ms", engineRl.Generate, peer.Reinforce.GenerateMs, "ms", false));
             pairs.Add(new("reinforce/score_ms", engineRl.Score, peer.Reinforce.ScoreMs, "ms", false));
             pairs.Add(new("reinforce/update_ms", engineRl.Update, peer.Reinforce.UpdateMs, "ms", false));
-            return new PeerReport($"libtorch {EngineLibtorchVersion} (TorchSharp {torch.__version__})", $"torch {peer.TorchVersion}", peer.Blas,
+            return new PeerReport($"libtorch {torch.__version__} (TorchSharp {typeof(torch).Assembly.GetName().Version})", $"torch {peer.TorchVersion}", peer.Blas,
                 spec.Threads, pairs, sweep.Best, peerPeak);
         }
         finally
