@@ -22,6 +22,10 @@ public class RolloutCacheTests
         using var core = new TrainerCore(task, sft.Model, settings.Validate(), CPU);
         using var rollout = new RolloutReward(core, sft.Model);
         using var judge = Discriminator.FromGenerator(sft.Model, 3);
+        using (no_grad())
+        using (var gen = new TorchSharp.torch.Generator(5))
+            foreach (var (name, p) in judge.named_parameters())
+                if (name.StartsWith("head.", StringComparison.Ordinal)) p.normal_(0, 1, gen); // a zero head scores everything 0.5: a vacuous judge
         using var scope = NewDisposeScope();
         var (batch, _) = core.SampleTrainingBatch([]);
         Assert.True(batch.Completions.Sum(c => Math.Max(0, c.Length - 1)) > 10, "the sample must have prefixes to roll out");
