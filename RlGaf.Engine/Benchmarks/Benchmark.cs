@@ -245,9 +245,9 @@ public static class Benchmark
                     };
                     run.Execute();
                 }
-                foreach (var part in new[] { "generate", "score", "gen_update", "disc_update", "step" })
+                foreach (var part in new[] { "generate", "score", "rollouts", "gen_update", "disc_update", "step" })
                     yield return new BenchFigure($"adv/{name}/{part}_ms", last.GetValueOrDefault("time/" + part, double.NaN), "ms",
-                        part == "step" ? $"whole step, batch {s.BatchSize}, {s.MaxNewTokens} new tokens" : "absent (NaN) when the method has no such phase");
+                        part == "step" ? $"whole step, batch {s.BatchSize}, {s.MaxNewTokens} new tokens" : part == "rollouts" ? "SeqGAN's Monte-Carlo rollouts (inside score); NaN for other methods" : "absent (NaN) when the method has no such phase");
                 yield return new BenchFigure($"adv/{name}/metrics_ms", metricsMs, "ms", $"one evaluation over {s.EvalPrompts} held-out prompts");
                 log?.Invoke($"adversarial step timed: {name}");
             }
