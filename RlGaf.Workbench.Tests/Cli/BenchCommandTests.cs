@@ -17,7 +17,8 @@ public class BenchCommandTests
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(20)) // loaded shared machines: the quick run took over 10 min at load ~30;
+        // Loaded shared machines: the quick run took over 10 min at load ~30.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(20));
         await p.WaitForExitAsync(timeout.Token);
         string err = await stderr, output = await stdout;
         Assert.True(p.ExitCode == 0, err);
