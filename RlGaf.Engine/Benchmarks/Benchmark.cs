@@ -68,13 +68,14 @@ public static class Benchmark
         }
         int threads = get_num_threads();
 
-        // 1. Dense fp32 matmul peak: best of N timed products after warm-up, two shapes, the larger wins.
-        double square = MatmulGflops(1024, 1024, 1024, o.Quick ? 3 : 10, o.Device);
-        double wide = MatmulGflops(1024, 128, 4096, o.Quick ? 3 : 10, o.Device);
-        double peak = Math.Max(square, wide);
-        Add(new("matmul/1024x1024x1024_gflops", square, "GFLOP/s", "best of N after warm-up"));
-        Add(new("matmul/1024x128x4096_gflops", wide, "GFLOP/s", "best of N after warm-up"));
-        Add(new("matmul/peak_gflops", peak, "GFLOP/s", "max of the two shapes: the denominator of MFU"));
+        // 1. Dense fp32 matmul peak: the best over a sweep of shapes (MatmulPeak), the winner named.
+        int tinyVocab = TinyMleWorkload.Vocabulary(TinyMleWorkload.TrainingTexts(o.Quick ? 3000 : new PretrainSettings().TrainDocuments)).Size;
+        var (best, sweep) = MatmulPeak.Sweep(MatmulPeak.Shapes(tinyVocab, o.Quick), o.Quick, o.Device);
+        double peak = best.Gflops;
+        foreach (var r in sweep)
+            Add(new($"matmul/{r.Shape.Name}_gflops", r.Gflops, "GFLOP/s", $"[{r.Shape.M}, {r.Shape.K}] x [{r.Shape.K}, {r.Shape.N}], best of {MatmulPeak.Reps(r.Shape, o.Quick)} after a warm-up"));
+        Add(new("matmul/peak_gflops", peak, "GFLOP/s", $"best of the sweep, won by {best.Shape.Name} [{best.Shape.M}, {best.Shape.K}] x [{best.Shape.K}, {best.Shape.N}]: the denominator of MFU"));
+        notes.Add($"matmul peak won by {best.Shape.Name} ({best.Shape.M}x{best.Shape.K}x{best.Shape.N}) at {threads} threads");
 
         // 2. MLE at the default tiny configuration, with resident memory at two steps of the same run.
         var (mleTps, mleFlopsPerToken, rss1, rss2) = TinyMle(o, notes);
@@ -244,9 +245,9 @@ public static class Benchmark
                     };
                     run.Execute();
                 }
-                foreach (var part in new[] { "generate", "score", "gen_update", "disc_update", "step" })
+                foreach (var part in new[] { "generate", "score", "rollouts", "gen_update", "disc_update", "step" })
                     yield return new BenchFigure($"adv/{name}/{part}_ms", last.GetValueOrDefault("time/" + part, double.NaN), "ms",
-                        part == "step" ? $"whole step, batch {s.BatchSize}, {s.MaxNewTokens} new tokens" : "absent (NaN) when the method has no such phase");
+                        part == "step" ? $"whole step, batch {s.BatchSize}, {s.MaxNewTokens} new tokens" : part == "rollouts" ? "SeqGAN's Monte-Carlo rollouts (inside score); NaN for other methods" : "absent (NaN) when the method has no such phase");
                 yield return new BenchFigure($"adv/{name}/metrics_ms", metricsMs, "ms", $"one evaluation over {s.EvalPrompts} held-out prompts");
                 log?.Invoke($"adversarial step timed: {name}");
             }

@@ -40,6 +40,23 @@ public sealed class KvCache : IDisposable
         return (keys[layer]!, values[layer]!);
     }
 
+    /// <summary>
+    /// Installs [B, H, S, D] keys/values computed elsewhere (a shared prefix's) for <paramref name="layer"/>;
+    /// the cache takes them over (detached from dispose scopes, freed on growth or Dispose).
+    /// </summary>
+    internal void Preload(int layer, Tensor k, Tensor v)
+    {
+        if (keys[layer] is not null) throw new InvalidOperationException($"layer {layer} of the cache is not empty.");
+        k.DetachFromDisposeScope();
+        v.DetachFromDisposeScope();
+        keys[layer] = k;
+        values[layer] = v;
+    }
+
+    /// <summary>The [B, H, S, D] keys and values of <paramref name="layer"/> (owned by the cache).</summary>
+    internal (Tensor Keys, Tensor Values) Layer(int layer) =>
+        (keys[layer] ?? throw new InvalidOperationException($"layer {layer} of the cache is empty."), values[layer]!);
+
     /// <summary>Drops everything cached, keeping the cache usable for a new sequence.</summary>
     public void Clear()
     {

@@ -29,6 +29,35 @@ public static class TextGenerator
         // Left padding: every row has the same length, the real tokens at the right end.
         var padCount = rows.Select(r => maxPrompt - r.Count).ToArray();
         var seq = rows.Select((r, i) => Enumerable.Repeat((long)options.PadId, padCount[i]).Concat(r).ToList()).ToArray();
+        return Loop(model, seq, padCount, options, null, null);
+    }
+
+    /// <summary>
+    /// Continues left-padded rows whose prompt was already run through the model: <paramref name="cache"/>
+    /// holds every prompt position's keys and values (columns of padding may hold anything: they are
+    /// masked) and <paramref name="firstLogits"/> [B, V] the logits at each row's last prompt token. Draws
+    /// and every later step are exactly those of <see cref="Generate"/> for the same prompts, so a caller
+    /// that shares one forward pass among many prompts (SeqGAN's rollouts from prefixes of one sample)
+    /// gets the same tokens without recomputing the prompts. The cache is consumed (grown) here.
+    /// </summary>
+    internal static GenerationResult ContinuePrefilled(Gpt2Model model, IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options, KvCache cache, Tensor firstLogits)
+    {
+        var cfg = model.Config;
+        options.Validate(cfg.VocabSize);
+        var rows = prompts.Select((p, i) => PromptRow(p, i, options, cfg.VocabSize)).ToArray();
+        int maxPrompt = rows.Max(r => r.Count);
+        if (cache.Length != maxPrompt) throw new ArgumentException($"prefilled cache holds {cache.Length} positions, the padded prompts {maxPrompt}.");
+        if (maxPrompt + options.MaxNewTokens > cfg.NPositions)
+            throw new ArgumentException($"Longest prompt ({maxPrompt} tokens) + MaxNewTokens ({options.MaxNewTokens}) exceeds n_positions ({cfg.NPositions}).");
+        var padCount = rows.Select(r => maxPrompt - r.Count).ToArray();
+        var seq = rows.Select((r, i) => Enumerable.Repeat((long)options.PadId, padCount[i]).Concat(r).ToList()).ToArray();
+        return Loop(model, seq, padCount, options with { UseCache = true }, cache, firstLogits);
+    }
+
+    private static GenerationResult Loop(Gpt2Model model, List<long>[] seq, int[] padCount, GenerationOptions options, KvCache? prefilled, Tensor? firstLogits)
+    {
+        var cfg = model.Config;
+        int b = seq.Length;
         var tokens = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var logProbs = Enumerable.Range(0, b).Select(_ => new List<float>()).ToArray();
         var finished = new bool[b];
@@ -40,19 +69,25 @@ public static class TextGenerator
         {
             using var gen = options.DoSample ? new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()), device) : null;
             using var noGrad = no_grad();
-            using var cache = options.UseCache ? new KvCache(cfg.NLayer) : null;
+            using var ownCache = prefilled is null && options.UseCache ? new KvCache(cfg.NLayer) : null;
+            var cache = prefilled ?? ownCache;
             int steps = 0;
             while (steps < options.MaxNewTokens && !finished.All(f => f))
             {
                 using var scope = NewDisposeScope();
                 int total = seq[0].Count;
-                // With a cache only the newest token is fed; the first step feeds the whole prompt.
-                int from = cache is not null && steps > 0 ? total - 1 : 0;
-                using var input = tensor(seq.SelectMany(r => r.Skip(from)).ToArray(), [b, total - from], device: device);
-                using var mask = MaskTensor(padCount, total, device);
-                var hidden = model.ForwardHidden(input, mask, cache);
-                // Only the last position's logits are needed: skip the [T, V] head over the prompt.
-                var logits = model.Logits(hidden.select(1, -1)).to_type(ScalarType.Float32);
+                Tensor logits;
+                if (steps == 0 && firstLogits is not null) logits = firstLogits.to_type(ScalarType.Float32);
+                else
+                {
+                    // With a cache only the newest token is fed; the first step feeds the whole prompt.
+                    int from = cache is not null && steps > 0 ? total - 1 : 0;
+                    using var input = tensor(seq.SelectMany(r => r.Skip(from)).ToArray(), [b, total - from], device: device);
+                    using var mask = MaskTensor(padCount, total, device);
+                    var hidden = model.ForwardHidden(input, mask, cache);
+                    // Only the last position's logits are needed: skip the [T, V] head over the prompt.
+                    logits = model.Logits(hidden.select(1, -1)).to_type(ScalarType.Float32);
+                }
                 var next = Choose(logits, options, gen);
                 var chosenLogp = logits.log_softmax(1).gather(1, next.unsqueeze(1)).squeeze(1);
                 var nextIds = next.cpu().data<long>().ToArray();
@@ -91,12 +126,15 @@ public static class TextGenerator
         int longest = prompts.Max(p => p.Length);
         int budget = Math.Min(maxNewTokens, model.Config.NPositions - longest);
         if (budget < 1) throw new ArgumentException($"max_new_tokens: prompts of {longest} tokens leave no room in the model's window ({model.Config.NPositions}).");
-        return Generate(model, prompts.Select(p => (IReadOnlyList<int>)p).ToList(), new GenerationOptions
-        {
-            MaxNewTokens = budget, DoSample = true, Temperature = temperature, Seed = (long)(seed >> 1),
-            EosId = endOfText, BosId = endOfText, PadId = endOfText,
-        });
+        return Generate(model, prompts.Select(p => (IReadOnlyList<int>)p).ToList(), CompletionOptions(endOfText, temperature, seed, budget));
     }
+
+    /// <summary>The options <see cref="SampleCompletions"/> samples with, for a budget it already cut to the window.</summary>
+    internal static GenerationOptions CompletionOptions(int endOfText, double temperature, ulong seed, int budget) => new()
+    {
+        MaxNewTokens = budget, DoSample = true, Temperature = temperature, Seed = (long)(seed >> 1),
+        EosId = endOfText, BosId = endOfText, PadId = endOfText,
+    };
 
     /// <summary>
     /// Picks the next token per row from float32 logits [B, V]: argmax, or temperature, top-k,

@@ -8,7 +8,7 @@ namespace RlGaf.Workbench.Cli;
 /// <summary>bench: the performance benchmark of issue 6 (figures, ratios and targets) in one process.</summary>
 internal static class BenchCommand
 {
-    public const string Summary = "performance benchmark: bench [--quick] [--json] [--hf-model DIR] [--rss-steps A,B] [--methods a,b,...] [--threads N] [--device D]" +
+    public const string Summary = "performance benchmark: bench [--quick] [--json] [--hf-model DIR] [--rss-steps A,B] [--methods a,b,...] [--threads N] [--device D] [--peer pytorch] [--python PATH] [--shared] [--only-comparisons]" +
         " | bench --memory [--quick] [--json] [--rss-steps A,B] [--ppo-head chunked|legacy|both] [--ppo-layers N]";
 
     public static int Run(ArgParser args)
@@ -18,8 +18,16 @@ internal static class BenchCommand
         string? rss = args.String("--rss-steps");
         string? methods = args.String("--methods");
         var memory = MemoryBenchArgs.Parse(args);
+        string? peer = args.String("--peer");
+        string python = args.String("--python") ?? PeerBench.DefaultPython;
+        bool shared = args.Flag("--shared"), onlyComparisons = args.Flag("--only-comparisons");
+        int? probe = args.Int("--probe-mle", min: 10);
         var device = CliCommon.SetUpTorch(args);
         args.EnsureAllUsed();
+        if (probe is int probeSteps) return BenchComparisons.Probe(probeSteps, device);
+        if (peer is not null && peer != "pytorch") throw new UsageException($"--peer: '{peer}' is not a known peer (pytorch).");
+        if (onlyComparisons && peer is null && !shared) throw new UsageException("--only-comparisons needs --peer pytorch or --shared.");
+        var compare = new BenchComparisonOptions(peer is not null, shared, !onlyComparisons, quick, python, quick ? 60 : 300);
         if (hf is not null && !Directory.Exists(hf)) throw new UsageException($"--hf-model: folder '{hf}' does not exist.");
 
         var o = new BenchOptions { HfModelDir = hf, Device = device };
@@ -40,10 +48,18 @@ internal static class BenchCommand
             o = o with { Methods = list };
         }
 
-        var report = memory is null
-            ? Benchmark.Run(o, m => Console.Error.WriteLine(m))
-            : MemoryBench.Run((quick ? MemoryBenchOptions.QuickDefaults(memory) : memory) with { FirstStep = o.RssFirstStep, Steps = o.RssSecondStep },
+        if (memory is not null && (peer is not null || shared)) throw new UsageException("--memory runs on its own: leave out --peer and --shared.");
+        BenchReport report;
+        PeerReport? peerReport = null;
+        SharedCoresReport? sharedReport = null;
+        if (memory is not null)
+            report = MemoryBench.Run((quick ? MemoryBenchOptions.QuickDefaults(memory) : memory) with { FirstStep = o.RssFirstStep, Steps = o.RssSecondStep },
                 device, m => Console.Error.WriteLine(m));
+        else
+        {
+            report = compare.MainFigures ? Benchmark.Run(o, m => Console.Error.WriteLine(m)) : new BenchReport(TorchSharp.torch.get_num_threads(), quick, device.ToString(), [], []);
+            (peerReport, sharedReport) = BenchComparisons.Run(compare, device, m => Console.Error.WriteLine(m));
+        }
         if (json)
         {
             var figures = report.Figures.ToDictionary(f => f.Key, f => (object)new
@@ -54,6 +70,7 @@ internal static class BenchCommand
             {
                 threads = report.Threads, quick = report.Quick, device = report.Device, mfu_formula = Benchmark.MfuFormula,
                 figures, notes = report.Notes,
+                peer = BenchComparisons.PeerJson(peerReport), shared_cores = BenchComparisons.SharedJson(sharedReport),
             }, CliCommon.JsonLine));
             return 0;
         }
@@ -65,6 +82,7 @@ internal static class BenchCommand
         }
         Console.WriteLine($"  {Benchmark.MfuFormula}");
         foreach (var n in report.Notes) Console.WriteLine($"  note: {n}");
+        BenchComparisons.Print(peerReport, sharedReport);
         return 0;
     }
 

@@ -43,6 +43,7 @@ public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRe
             refLogp = core.ReferenceLogProbs(batch);
         }
         metrics["time/score"] = sw.Elapsed.TotalMilliseconds;
+        if (estimator is RolloutReward rollouts) metrics["time/rollouts"] = rollouts.LastRolloutMs; // part of time/score
         sw.Restart();
 
         var mask = batch.CompletionMask;
