@@ -58,7 +58,7 @@ internal static class Verbs
             Text("--ppo-head", "chunked|legacy|both", "bench --memory: the PPO step's log-prob head"), Number("--ppo-layers", "N", "bench --memory: layers of the GPT-2 shape"),
             Text("--peer", "pytorch", "run the same work in PyTorch (Debian's python3-torch) in this invocation and report each pair's ratio"),
             Text("--python", "PATH", "the peer's Python (default: /usr/bin/python3)"), Flag("--shared", "also two trainings at once on the same cores: each one's share of its solo speed"),
-            Flag("--only-comparisons", "only the --peer/--shared figures"), Number("--probe-mle", "N", "internal: one timed MLE probe of N steps (what --shared runs twice)"),
+            Flag("--only-comparisons", "only the --peer/--shared figures"), new Option<string?>("--probe-mle") { Description = "internal: one timed MLE probe of N steps (what --shared runs twice)", Hidden = true },
             Device(), Threads()),
         Verb("eval", EvalCommand.Summary, EvalCommand.Run,
             Text("--resume", "DIR", "continue an interrupted suite in DIR (finished runs kept, the cut-off run from its checkpoint)"),
