@@ -70,7 +70,7 @@ public sealed class PpoUpdate : IGeneratorUpdate
         Tensor oldLogp, oldValues, score, advantages, returns, kl;
         using (no_grad())
         {
-            score = _reward.Rewards(batch, _reward.Reference(reals));
+            score = RewardShaping.Apply(_reward.Rewards(batch, _reward.Reference(reals)), s);
             var hidden = policy.ForwardHidden(batch.Tokens, batch.AttentionMask);
             oldLogp = PolicyMath.TokenLogProbs(PolicyMath.CompletionLogits(policy.Logits(hidden), batch, s.SampleTemperature), batch);
             oldValues = CompletionValues(hidden, batch);
