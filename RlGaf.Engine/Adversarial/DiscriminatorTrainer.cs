@@ -108,7 +108,10 @@ public sealed class DiscriminatorTrainer : IDisposable
                 realEmb = realEmb + randn(realEmb.shape, generator: gen, device: realEmb.device).mul(std);
                 fakeEmb = fakeEmb + randn(fakeEmb.shape, generator: gen, device: fakeEmb.device).mul(std);
             }
-            var (sReal, _) = Disc.ScoreEmbeds(realEmb, real, DropoutMask(real.Count, step, k * 1000 + epoch, 0));
+            Tensor sReal;
+            Models.Gpt2Attention.ExplicitAttention = s.DiscR1 > 0; // R1 differentiates the real pass twice
+            try { (sReal, _) = Disc.ScoreEmbeds(realEmb, real, DropoutMask(real.Count, step, k * 1000 + epoch, 0)); }
+            finally { Models.Gpt2Attention.ExplicitAttention = false; }
             var (sFake, _) = Disc.ScoreEmbeds(fakeEmb, fake, DropoutMask(fake.Count, step, k * 1000 + epoch, 1));
             double acc = AdversarialLosses.Accuracy(sReal.detach(), sFake.detach(), s.DiscLoss);
             if (epoch == 0)
@@ -121,7 +124,7 @@ public sealed class DiscriminatorTrainer : IDisposable
             {
                 // Zero-centred R1 (Mescheder et al. 2018): gamma/2 E ||d s(real) / d embedding||^2, on the
                 // input embeddings, so the same penalty applies whatever the input (hard ids or soft Gumbel mixtures).
-                var grad = autograd.grad([sReal.sum()], [realEmb], create_graph: true)[0];
+                var grad = autograd.grad([sReal.sum()], [realEmb], retain_graph: true, create_graph: true)[0];
                 var r1 = grad.square().sum([1, 2]).mean();
                 using var half = (s.DiscR1 / 2).ToScalar();
                 loss = loss + r1.mul(half);
