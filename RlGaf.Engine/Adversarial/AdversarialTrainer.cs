@@ -96,7 +96,7 @@ public sealed class AdversarialTrainer : IDisposable
         if (DiscTrainer is not null && Step < Settings.DiscWarmup)
         {
             // Warm-up (disc_warmup): the generator only samples; the discriminator trains on those samples.
-            _core.SampleTrainingBatch(metrics);
+            using (NewDisposeScope()) _core.SampleTrainingBatch(metrics);
             metrics["disc/warmup"] = 1;
         }
         else Update.Step(metrics);

@@ -20,7 +20,14 @@ public sealed class ReplayBuffer : nn.Module
     public int Capacity { get; }
 
     /// <summary>Pairs held (at most <see cref="Capacity"/>).</summary>
-    public int Count => (int)_meta[0].item<long>();
+    public int Count
+    {
+        get
+        {
+            using var scope = NewDisposeScope();
+            return (int)_meta[0].item<long>();
+        }
+    }
 
     /// <param name="width">Longest pair kept (the model's window): longer ones keep their first tokens.</param>
     public ReplayBuffer(int capacity, int width) : base("ReplayBuffer")
@@ -42,6 +49,7 @@ public sealed class ReplayBuffer : nn.Module
     public void Add(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> completions)
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
         long count = _meta[0].item<long>(), cursor = _meta[1].item<long>();
         for (int r = 0; r < prompts.Count; r++)
         {
@@ -62,6 +70,7 @@ public sealed class ReplayBuffer : nn.Module
     /// <summary><paramref name="n"/> pairs drawn uniformly with replacement by <paramref name="seed"/>.</summary>
     public (List<int[]> Prompts, List<int[]> Completions) Sample(int n, ulong seed)
     {
+        using var scope = NewDisposeScope();
         int count = Count;
         if (count == 0) throw new InvalidOperationException("the replay buffer is empty.");
         var rng = new SplitMix64(seed);
