@@ -12,7 +12,7 @@ namespace RlGaf.Engine.Tests.Adversarial;
 /// The form shows a setting for a method exactly when that method's parts read it ([Setting] attributes).
 /// For each method, two generator steps (three where a setting acts only then) on the tiny model are run with the defaults and with one
 /// setting changed: every method-specific setting shown must change the weights or metrics, every
-/// setting hidden must leave them bit-identical. Run-wide settings (seed, lr, ...) and those read only
+/// setting hidden must leave them bit-identical. REINFORCE runs twice: with the sequence reward and with per-token rewards. Run-wide settings (seed, lr, ...) and those read only
 /// at set-up (disc_init, reward_model_steps, ...) are outside this check.
 /// </summary>
 [Collection("runs")]
@@ -32,6 +32,11 @@ public class SettingVisibilityTests
         ["rlhf_algorithm"] = ("reinforce", []),
         ["gumbel_schedule"] = ("linear", []), ["gumbel_beta_max"] = ("50", []), ["gumbel_schedule_steps"] = ("7", []),
         ["gumbel_tau"] = ("0.3", []), ["gumbel_hard"] = ("false", []), ["mle_coef"] = ("0.5", []),
+        ["group_size"] = ("2", []), ["reward_clip"] = ("0.3", []), ["reward_norm"] = ("true", []), ["reward_estimator"] = ("per-token|sequence", []),
+        ["disc_fresh_fakes"] = ("true", []), ["disc_replay"] = ("64", []), ["disc_replay_fraction"] = ("0.25", [("disc_replay", "64")]),
+        ["disc_r1"] = ("1", []), ["disc_noise"] = ("0.5", []), ["disc_dropout"] = ("0.5", []), ["disc_weight_decay"] = ("0.1", []),
+        ["disc_warmup"] = ("1", []), ["disc_acc_band"] = ("0.9,0.95", []), ["real_negatives"] = ("0.5", []),
+        ["gumbel_feature_matching"] = ("1", []),
     };
 
     private static bool InScope(SettingMetadata m) => !m.AtSetup && (m.ReadBy & (SettingReaders.Run | SettingReaders.Pretrain)) == 0;
@@ -50,17 +55,21 @@ public class SettingVisibilityTests
     [InlineData(TrainingMethod.Ppo)]
     [InlineData(TrainingMethod.Gumbel)]
     [InlineData(TrainingMethod.RlhfProxy)]
-    public void Shown_settings_change_what_the_method_computes_and_hidden_ones_do_not(TrainingMethod method)
+    [InlineData(TrainingMethod.Reinforce, "per-token")]
+    public void Shown_settings_change_what_the_method_computes_and_hidden_ones_do_not(TrainingMethod method, string estimator = "sequence")
     {
         var sft = ModelDirectory.Load(TinySft.Path_, CPU);
         var task = new SyntheticReviewsTask(sft.Vocabulary);
-        var baseSettings = TinySft.Settings(method) with { Steps = 2, BatchSize = 4, MaxNewTokens = 6, DSteps = 1, PpoEpochs = 2, Rollouts = 2 };
+        var baseSettings = (TinySft.Settings(method) with { Steps = 2, BatchSize = 4, MaxNewTokens = 6, DSteps = 1, PpoEpochs = 2, Rollouts = 2 })
+            .With("reward_estimator", estimator);
         var cache = new Dictionary<string, string>();
         var failures = new List<string>();
         foreach (var m in RunSettings.Metadata.Where(InScope))
         {
-            var (value, context) = Perturb[m.Key];
+            var (values, context) = Perturb[m.Key];
             var start = context.Aggregate(baseSettings, (s, kv) => s.With(kv.Key, kv.Value));
+            // "a|b": the first alternative that differs from the start (the per-token case starts at per-token).
+            var value = values.Split('|').FirstOrDefault(v => start.With(m.Key, v).Get(m.Key) != start.Get(m.Key)) ?? values;
             var changed = start.With(m.Key, value);
             if (changed.Get(m.Key) == start.Get(m.Key)) { failures.Add($"{m.Key}: the perturbation {value} is its value already"); continue; }
             string key = start.ToJson();

@@ -30,6 +30,20 @@ public class ResumeTests
     public void Resume_is_bit_identical_from_a_checkpoint_with_dropout() =>
         AssertResumeIsIdentical(TinySft.Settings(TrainingMethod.Ppo) with { Generator = Adversarial.CorrectnessTests.DropoutModel.Value });
 
+    /// <summary>The techniques of issue 11 section 3 keep their state (replay buffer, noise horizon) across a resume.</summary>
+    [Fact]
+    public void Resume_is_bit_identical_with_rloo_per_token_rewards_and_a_disciplined_discriminator() =>
+        AssertResumeIsIdentical(TinySft.Settings(TrainingMethod.Reinforce) with
+        {
+            GroupSize = 2, Baseline = BaselineKind.Rloo, RewardClip = 0.8, RewardNorm = true, RewardEstimator = RewardEstimatorKind.PerToken,
+            DiscReplay = 16, DiscR1 = 0.5, DiscNoise = 0.3, DiscDropout = 0.2, DiscWeightDecay = 0.01, DiscWarmup = 1,
+            DiscAccBand = "0.3,0.9", RealNegatives = 0.2,
+        });
+
+    [Fact]
+    public void Resume_is_bit_identical_for_gumbel_with_feature_matching_and_replay() =>
+        AssertResumeIsIdentical(TinySft.Settings(TrainingMethod.Gumbel) with { GumbelFeatureMatching = 1, DiscReplay = 8, DiscNoise = 0.2, DSteps = 2 });
+
     private static void AssertResumeIsIdentical(RunSettings settings)
     {
         var method = settings.Method;

@@ -69,7 +69,8 @@ public sealed class AdversarialTrainer : IDisposable
         Update = method switch
         {
             TrainingMethod.Sft => new SftUpdate(_core),
-            TrainingMethod.Reinforce => new ReinforceUpdate(_core, reward!, new SequenceReward(), "reinforce"),
+            TrainingMethod.Reinforce => new ReinforceUpdate(_core, reward!,
+                settings.RewardEstimator == RewardEstimatorKind.PerToken ? new PerTokenReward(_core, Disc!, settings.DiscLoss) : new SequenceReward(), "reinforce"),
             TrainingMethod.SeqganRollout => new ReinforceUpdate(_core, reward!, new RolloutReward(_core, sft), "seqgan-rollout"),
             TrainingMethod.Ppo => new PpoUpdate(_core, reward!, sft.Config),
             TrainingMethod.Gumbel => new GumbelUpdate(_core, Disc!),
@@ -92,7 +93,14 @@ public sealed class AdversarialTrainer : IDisposable
         // function (first ratio exactly 1), the KL to the reference is unbiased, and no dropout draw
         // touches the global RNG, which bit-identical resume relies on. Gradients flow in eval mode.
         Policy.eval();
-        Update.Step(metrics);
+        _core.StepFakes = null;
+        if (DiscTrainer is not null && Step < Settings.DiscWarmup)
+        {
+            // Warm-up (disc_warmup): the generator only samples; the discriminator trains on those samples.
+            using (NewDisposeScope()) _core.SampleTrainingBatch(metrics);
+            metrics["disc/warmup"] = 1;
+        }
+        else Update.Step(metrics);
         DiscTrainer?.AfterGeneratorStep(metrics, Step);
         _core.Step++;
         NativeHeap.AfterStep(_core.Step);
@@ -140,6 +148,7 @@ public sealed class AdversarialTrainer : IDisposable
         yield return (PolicyFile, Policy);
         if (Disc is not null) yield return (DiscriminatorTrainer.File, Disc);
         foreach (var m in Update.Modules) yield return m;
+        if (DiscTrainer is not null) foreach (var m in DiscTrainer.Modules) yield return m;
     }
 
     /// <summary>The optimizers a checkpoint stores, with their file names.</summary>
@@ -150,7 +159,12 @@ public sealed class AdversarialTrainer : IDisposable
     }
 
     /// <summary>The scalar state of the parts (the update's baseline, KL coefficient, ...), for a checkpoint.</summary>
-    public IReadOnlyDictionary<string, double> SaveState() => Update.SaveState();
+    public IReadOnlyDictionary<string, double> SaveState()
+    {
+        var state = new Dictionary<string, double>(Update.SaveState());
+        if (DiscTrainer is not null) foreach (var (k, v) in DiscTrainer.SaveState()) state[k] = v;
+        return state;
+    }
 
     /// <summary>
     /// After the modules were read back: the step and the parts' scalar state as saved under
@@ -160,6 +174,7 @@ public sealed class AdversarialTrainer : IDisposable
     {
         _core.Step = step;
         Update.RestoreState(state, savedWith);
+        DiscTrainer?.RestoreState(state, savedWith);
     }
 
     public void Dispose()

@@ -89,6 +89,21 @@ internal sealed class Gpt2Attention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>
+    /// Set (on this thread) while a second derivative is taken, as the discriminator's R1 penalty does:
+    /// SDPA's fused CPU kernel has no double backward, so attention is then written out (no dropout).
+    /// </summary>
+    [ThreadStatic] internal static bool ExplicitAttention;
+
+    private static Tensor Explicit(Tensor q, Tensor k, Tensor v, Tensor? allowed)
+    {
+        using var scale = (1.0 / Math.Sqrt(q.shape[^1])).ToScalar();
+        var scores = q.matmul(k.transpose(-2, -1)).mul(scale);
+        // Every query may attend to itself, so no row is fully masked.
+        var mask = allowed ?? ones(q.shape[^2], k.shape[^2], ScalarType.Bool, q.device).tril();
+        return scores.masked_fill(mask.logical_not(), Runtime.Scalars.NegativeInfinity).softmax(-1).matmul(v);
+    }
+
     // x: [B, T, E]. allowed: boolean [B or 1, 1, T, S] (true = may attend), or null for plain
     // causal attention without a cache.
     public Tensor Forward(Tensor x, Tensor? allowed, KvCache? cache, int layer)
@@ -101,7 +116,7 @@ internal sealed class Gpt2Attention : nn.Module
         if (cache is not null) (k, v) = cache.Append(layer, k, v);
         // SDPA's default scale is 1/sqrt(head_dim), as in GPT-2. With a cache the query rows are
         // the last T of S keys, and is_casual would align the mask top-left: pass it explicitly.
-        var y = nn.functional.scaled_dot_product_attention(q, k, v, allowed,
+        var y = ExplicitAttention ? Explicit(q, k, v, allowed) : nn.functional.scaled_dot_product_attention(q, k, v, allowed,
             p: training ? attnPdrop : 0.0, is_casual: allowed is null);
         y = y.transpose(1, 2).contiguous().view(b, t, nEmbd);
         return resid_dropout.forward(c_proj.forward(y)).MoveToOuterDisposeScope();

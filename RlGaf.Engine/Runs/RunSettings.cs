@@ -23,7 +23,9 @@ public enum TrainingMethod
     RlhfProxy,
 }
 
-public enum BaselineKind { Ema, Batch, None }
+public enum BaselineKind { Ema, Batch, None, Rloo }
+/// <summary>REINFORCE's Q_t for method reinforce: the sequence reward on every token, or ScratchGAN's dense per-prefix rewards.</summary>
+public enum RewardEstimatorKind { Sequence, PerToken }
 public enum DiscriminatorInit { Sft, Fresh, Checkpoint }
 public enum CollapseAction { Warn, Pause }
 public enum RlhfAlgorithm { Ppo, Reinforce }
@@ -78,6 +80,26 @@ public sealed partial record RunSettings
     [JsonPropertyName("d_every")] public int DEvery { get; init; } = 1;
     [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Epochs over each fresh batch of negatives.")]
     [JsonPropertyName("d_epochs")] public int DEpochs { get; init; } = 1;
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Also generate fresh negatives for every discriminator update (the old behaviour; costs a generation each). Off: it trains on the step's own samples plus the replay buffer.")]
+    [JsonPropertyName("disc_fresh_fakes")] public bool DiscFreshFakes { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Replay buffer of past generated texts (capacity; 0 = off): a share of each fake batch is drawn from it, so D does not forget old modes.")]
+    [JsonPropertyName("disc_replay")] public int DiscReplay { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Share of the fake batch drawn from the replay buffer (disc_replay > 0).")]
+    [JsonPropertyName("disc_replay_fraction")] public double DiscReplayFraction { get; init; } = 0.5;
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Weight gamma of the zero-centred R1 penalty gamma/2 E||dD(real)/d embedding||^2 (0 = off).")]
+    [JsonPropertyName("disc_r1")] public double DiscR1 { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Instance noise: std of Gaussian noise on the discriminator's input embeddings, annealed linearly to 0 over the run (0 = off).")]
+    [JsonPropertyName("disc_noise")] public double DiscNoise { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Dropout rate on the discriminator's pooled feature before its head, in its updates only (seeded draws).")]
+    [JsonPropertyName("disc_dropout")] public double DiscDropout { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Decoupled (AdamW) weight decay of the discriminator.")]
+    [JsonPropertyName("disc_weight_decay")] public double DiscWeightDecay { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Warm-up: the first this many steps train only the discriminator, on the frozen generator's samples.")]
+    [JsonPropertyName("disc_warmup")] public int DiscWarmup { get; init; }
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Accuracy band \"lo,hi\" (e.g. 0.6,0.8; empty = off): an update whose batch D already gets right above hi is skipped, below lo one extra update follows.")]
+    [JsonPropertyName("disc_acc_band")] public string DiscAccBand { get; init; } = "";
+    [Setting(SettingSections.Discriminator, SettingReaders.Discriminator, "Share of the fake batch replaced by the task's real negatives (IMDB negative reviews, SQuAD wrong answers, synthetic negative reviews), so D must learn the property.")]
+    [JsonPropertyName("real_negatives")] public double RealNegatives { get; init; }
 
     // --- REINFORCE / SeqGAN ---
     [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce | SettingReaders.Ppo, "logit, prob or neg-log-one-minus-d: the reward from the discriminator's (or reward model's) score.")]
@@ -92,6 +114,14 @@ public sealed partial record RunSettings
     [JsonPropertyName("kl_coef")] public double KlCoef { get; init; } = 0.1;
     [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce, "Entropy bonus coefficient (REINFORCE).")]
     [JsonPropertyName("entropy_coef")] public double EntropyCoef { get; init; } = 0.0;
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce | SettingReaders.Ppo, "Completions per prompt: batch_size / group_size prompts, each sampled group_size times (RLOO's k; baseline = rloo needs >= 2).")]
+    [JsonPropertyName("group_size")] public int GroupSize { get; init; } = 1;
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce | SettingReaders.Ppo, "Clip each sequence reward to [-c, c] before any normalisation (0 = off).")]
+    [JsonPropertyName("reward_clip")] public double RewardClip { get; init; }
+    [Setting(SettingSections.PolicyGradient, SettingReaders.Reinforce | SettingReaders.Ppo, "Normalise the step's sequence rewards to zero mean and unit variance (after reward_clip).")]
+    [JsonPropertyName("reward_norm")] public bool RewardNorm { get; init; }
+    [Setting(SettingSections.PolicyGradient, SettingReaders.RewardEstimator, "REINFORCE's return: sequence (the sequence reward on every token) or per-token (ScratchGAN: D scores every prefix in one pass, discounted by gamma).")]
+    [JsonPropertyName("reward_estimator")] public RewardEstimatorKind RewardEstimator { get; init; } = RewardEstimatorKind.Sequence;
     [Setting(SettingSections.Rollouts, SettingReaders.Rollout, "Monte-Carlo rollouts per token (seqgan-rollout).")]
     [JsonPropertyName("rollouts")] public int Rollouts { get; init; } = 4;
     [Setting(SettingSections.Rollouts, SettingReaders.Rollout, "Rollout policy lag: beta <- rate beta + (1 - rate) theta (SeqGAN: 0.8).")]
@@ -108,7 +138,7 @@ public sealed partial record RunSettings
     [JsonPropertyName("value_clip_range")] public double ValueClipRange { get; init; } = 0.2;
     [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Weight of the value loss in the PPO objective.")]
     [JsonPropertyName("vf_coef")] public double VfCoef { get; init; } = 0.1;
-    [Setting(SettingSections.Ppo, SettingReaders.Ppo, "Discount of the per-token rewards (GAE).")]
+    [Setting(SettingSections.Ppo, SettingReaders.Ppo | SettingReaders.PerToken, "Discount of the per-token rewards (PPO's GAE; REINFORCE's per-token returns).")]
     [JsonPropertyName("gamma")] public double Gamma { get; init; } = 1.0;
     [Setting(SettingSections.Ppo, SettingReaders.Ppo, "GAE lambda: bias/variance trade-off of the advantages.")]
     [JsonPropertyName("lam")] public double Lambda { get; init; } = 0.95;
@@ -136,6 +166,8 @@ public sealed partial record RunSettings
     [JsonPropertyName("gumbel_hard")] public bool GumbelHard { get; init; } = true;
     [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Weight of an MLE term on real completions mixed into the Gumbel generator loss.")]
     [JsonPropertyName("mle_coef")] public double MleCoef { get; init; }
+    [Setting(SettingSections.Gumbel, SettingReaders.Gumbel, "Weight of the feature-matching term: squared distance between the mean discriminator features of real and generated texts.")]
+    [JsonPropertyName("gumbel_feature_matching")] public double GumbelFeatureMatching { get; init; }
 
     // --- Evaluation, checkpoints, safety ---
     [Setting(SettingSections.Evaluation, SettingReaders.Run, "Evaluate every this many steps (live).", Live = true)]
@@ -291,6 +323,20 @@ public sealed partial record RunSettings
         Require(BaselineDecay is >= 0 and < 1, "baseline_decay", BaselineDecay, "must be in [0, 1)");
         Require(KlCoef is >= 0 and <= 100, "kl_coef", KlCoef, "must be in [0, 100]");
         Require(EntropyCoef is >= 0 and <= 10, "entropy_coef", EntropyCoef, "must be in [0, 10]");
+        Require(GroupSize >= 1 && GroupSize <= BatchSize && BatchSize % GroupSize == 0, "group_size", GroupSize, $"must divide batch_size = {BatchSize}");
+        Require(Baseline != BaselineKind.Rloo || GroupSize >= 2, "baseline", "rloo", "needs group_size >= 2 (the other completions of a prompt are its baseline)");
+        Require(RewardClip is >= 0 and <= 1e6, "reward_clip", RewardClip, "must be in [0, 1000000] (0 = off)");
+        Require(DiscReplay is >= 0 and <= 100_000, "disc_replay", DiscReplay, "must be in [0, 100000] (0 = off)");
+        Require(DiscReplayFraction is >= 0 and < 1, "disc_replay_fraction", DiscReplayFraction, "must be in [0, 1)");
+        Require(DiscR1 is >= 0 and <= 1e4, "disc_r1", DiscR1, "must be in [0, 10000]");
+        Require(DiscNoise is >= 0 and <= 10, "disc_noise", DiscNoise, "must be in [0, 10]");
+        Require(DiscDropout is >= 0 and <= 0.9, "disc_dropout", DiscDropout, "must be in [0, 0.9]");
+        Require(DiscWeightDecay is >= 0 and <= 1, "disc_weight_decay", DiscWeightDecay, "must be in [0, 1]");
+        Require(DiscWarmup is >= 0 and <= MaxSteps, "disc_warmup", DiscWarmup, $"must be in [0, {MaxSteps}]");
+        Require(AccuracyBand.TryParse(DiscAccBand, out _), "disc_acc_band", $"'{DiscAccBand}'", "must be empty or \"lo,hi\" with 0 <= lo < hi <= 1");
+        Require(RealNegatives is >= 0 and < 1, "real_negatives", RealNegatives, "must be in [0, 1)");
+        Require(DiscReplayFraction + RealNegatives < 1 || DiscReplay == 0, "real_negatives", RealNegatives, $"plus disc_replay_fraction = {DiscReplayFraction} must stay below 1 (some of the step's own samples stay)");
+        Require(GumbelFeatureMatching is >= 0 and <= 1000, "gumbel_feature_matching", GumbelFeatureMatching, "must be in [0, 1000]");
         Require(Rollouts is >= 1 and <= 64, "rollouts", Rollouts, "must be in [1, 64]");
         Require(RolloutUpdateRate is >= 0 and <= 1, "rollout_update_rate", RolloutUpdateRate, "must be in [0, 1]");
         Require(PpoEpochs is >= 1 and <= 64, "ppo_epochs", PpoEpochs, "must be in [1, 64]");

@@ -29,6 +29,10 @@ public enum SettingReaders
     Discriminator = 128,
     /// <summary>The frozen reward model of rlhf-proxy.</summary>
     RewardModel = 256,
+    /// <summary>The choice of REINFORCE's reward estimator (method reinforce; seqgan-rollout always rolls out).</summary>
+    RewardEstimator = 512,
+    /// <summary>ScratchGAN's dense per-token rewards (method reinforce with reward_estimator = per-token).</summary>
+    PerToken = 1024,
 }
 
 /// <summary>
@@ -84,16 +88,18 @@ public sealed partial record RunSettings
         MetadataByKey.TryGetValue(key, out var m) ? m : throw new ArgumentException($"unknown setting '{key}'.");
 
     /// <summary>The parts a run with these settings uses: its method's update, discriminator or reward model, pretraining.</summary>
-    public SettingReaders PartsInUse() => PartsInUse(Method, Generator, RlhfAlgorithm);
+    public SettingReaders PartsInUse() => PartsInUse(Method, Generator, RlhfAlgorithm, RewardEstimator);
 
     /// <summary>The parts a run of <paramref name="method"/> uses (see <see cref="PartsInUse()"/>).</summary>
-    public static SettingReaders PartsInUse(TrainingMethod method, string generator = "pretrain", RlhfAlgorithm rlhf = RlhfAlgorithm.Ppo)
+    public static SettingReaders PartsInUse(TrainingMethod method, string generator = "pretrain", RlhfAlgorithm rlhf = RlhfAlgorithm.Ppo,
+        RewardEstimatorKind estimator = RewardEstimatorKind.Sequence)
     {
         var parts = SettingReaders.Run | (generator == "pretrain" ? SettingReaders.Pretrain : 0);
         return parts | method switch
         {
             TrainingMethod.Sft => SettingReaders.Sft,
-            TrainingMethod.Reinforce => SettingReaders.Reinforce | SettingReaders.Discriminator,
+            TrainingMethod.Reinforce => SettingReaders.Reinforce | SettingReaders.Discriminator | SettingReaders.RewardEstimator
+                                        | (estimator == RewardEstimatorKind.PerToken ? SettingReaders.PerToken : 0),
             TrainingMethod.SeqganRollout => SettingReaders.Reinforce | SettingReaders.Rollout | SettingReaders.Discriminator,
             TrainingMethod.Ppo => SettingReaders.Ppo | SettingReaders.Discriminator,
             TrainingMethod.Gumbel => SettingReaders.Gumbel | SettingReaders.Discriminator,

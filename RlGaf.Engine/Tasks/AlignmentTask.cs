@@ -31,6 +31,20 @@ public interface IAlignmentTask
     IReadOnlyList<LabelledExample> SampleLabelled(int count, ulong seed);
     /// <summary>The fixed evaluation prompts (the same for every run and step).</summary>
     IReadOnlyList<TaskExample> HeldOut(int count);
+    /// <summary>
+    /// Real texts that lack the target property, as extra negatives of the discriminator (real_negatives):
+    /// the label-0 pairs of <see cref="SampleLabelled"/> — IMDB's negative reviews, SQuAD's wrong answers and
+    /// abstentions on answerable questions, synthetic reviews' negative reviews (the oracle's), another
+    /// prompt's completion for JSONL. Null when the task has none.
+    /// </summary>
+    IReadOnlyList<LabelledExample>? SampleNegatives(int count, ulong seed)
+    {
+        var negatives = new List<LabelledExample>(count);
+        // Half of the labelled pairs are negatives in every task here; a few rounds always suffice unless there are none.
+        for (ulong round = 0; round < 16 && negatives.Count < count; round++)
+            negatives.AddRange(SampleLabelled(2 * count, seed + round * 0x9E3779B97F4A7C15UL).Where(e => e.Label == 0).Take(count - negatives.Count));
+        return negatives.Count == count ? negatives : null;
+    }
     /// <summary>Task metrics of completions, by metric name.</summary>
     IReadOnlyDictionary<string, double> Judge(IReadOnlyList<JudgedSample> samples);
     /// <summary>A short verdict for one sample shown in tables (e.g. "valid, positive"); null when the task has none.</summary>

@@ -65,8 +65,9 @@ public sealed class RunViews
     /// Whether a setting matters for a method (the form hides the others): some part the method uses
     /// reads it (<see cref="RunSettings.PartsInUse(TrainingMethod, string, RlhfAlgorithm)"/>).
     /// </summary>
-    public static bool AppliesTo(string key, TrainingMethod m, string generator = "pretrain", RlhfAlgorithm rlhf = RlhfAlgorithm.Ppo) =>
-        (RunSettings.MetadataOf(key).ReadBy & RunSettings.PartsInUse(m, generator, rlhf)) != 0;
+    public static bool AppliesTo(string key, TrainingMethod m, string generator = "pretrain", RlhfAlgorithm rlhf = RlhfAlgorithm.Ppo,
+        RewardEstimatorKind estimator = RewardEstimatorKind.Sequence) =>
+        (RunSettings.MetadataOf(key).ReadBy & RunSettings.PartsInUse(m, generator, rlhf, estimator)) != 0;
 
     // ---- Charts -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ namespace RlGaf.Engine.Adversarial;
 public sealed class NonFiniteException(string message) : Exception(message);
 
 /// <summary>Purposes of random draws: each gets its own stream per step.</summary>
-internal enum Purpose { Init = 1, Prompts, Sample, DiscReal, DiscFake, Rollout, Gumbel, PpoShuffle, Eval }
+internal enum Purpose { Init = 1, Prompts, Sample, DiscReal, DiscFake, Rollout, Gumbel, PpoShuffle, Eval, DiscReplay, DiscNoise, DiscDropout, DiscNegatives, DiscMix }
 
 /// <summary>
 /// What every generator update shares: the policy and the frozen SFT reference, the generator's
@@ -75,8 +75,14 @@ public sealed class TrainerCore : IDisposable
     internal Generator GeneratorFor(int step, Purpose purpose, int k = 0) =>
         new((ulong)(SeedFor(step, purpose, k) >> 1), Device);
 
-    internal IReadOnlyList<TaskExample> RealExamples(int step, Purpose purpose, int k = 0) =>
-        Task.SampleReal(Settings.BatchSize, SeedFor(step, purpose, k));
+    internal IReadOnlyList<TaskExample> RealExamples(int step, Purpose purpose, int k = 0, int? count = null) =>
+        Task.SampleReal(count ?? Settings.BatchSize, SeedFor(step, purpose, k));
+
+    /// <summary>
+    /// The generated texts of the current step (the update's own samples), which the discriminator
+    /// trains on instead of a fresh generation (disc_fresh_fakes = false). Set by the update each step.
+    /// </summary>
+    internal (IReadOnlyList<int[]> Prompts, IReadOnlyList<int[]> Completions)? StepFakes { get; set; }
 
     internal SequenceBatch RealBatch(IReadOnlyList<TaskExample> examples) =>
         new(examples.Select(e => e.Prompt).ToList(), examples.Select(e => e.Completion).ToList(), Eot, Device, Policy.Config.NPositions);
@@ -98,8 +104,12 @@ public sealed class TrainerCore : IDisposable
     internal (SequenceBatch Batch, IReadOnlyList<TaskExample> Reals) SampleTrainingBatch(Dictionary<string, double> metrics)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var reals = RealExamples(Step, Purpose.Prompts);
+        // group_size k: batch_size / k prompts, each repeated k times in consecutive rows (RLOO's groups).
+        int k = Settings.GroupSize;
+        var drawn = RealExamples(Step, Purpose.Prompts, count: Settings.BatchSize / k);
+        var reals = k == 1 ? drawn : drawn.SelectMany(e => Enumerable.Repeat(e, k)).ToList();
         var (batch, _) = Generate(Policy, reals.Select(e => e.Prompt).ToList(), Settings.SampleTemperature, SeedFor(Step, Purpose.Sample));
+        StepFakes = (batch.Prompts, batch.Completions);
         metrics["time/generate"] = sw.Elapsed.TotalMilliseconds;
         return (batch, reals);
     }

@@ -33,7 +33,7 @@ public sealed class RolloutReward : IRewardEstimator
     /// All prefixes of all rows are rolled out together in large left-padded batches (a rollout from
     /// y_1..t may add at most max_new_tokens - t tokens; longer ones are cut).
     /// </summary>
-    public Tensor Returns(SequenceBatch batch, Tensor sequenceReward, Func<SequenceBatch, Tensor> rewardOf)
+    public Tensor Returns(SequenceBatch batch, Tensor sequenceReward, Func<SequenceBatch, Tensor> rewardOf, double reference)
     {
         var s = _core.Settings;
         int b = batch.Count, l = batch.CompletionWidth, n = s.Rollouts;

@@ -92,19 +92,26 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
             refHidden, refHidden is null ? null : core.Reference.TokenEmbedding);
         var real = core.RealBatch(examples);
         foreach (var p in disc.parameters()) p.requires_grad = false;
-        Tensor fakeScore, realScore;
+        Tensor fakeScore, realScore, fakeFeatures, realFeatures;
         try
         {
             var embedded = GumbelSoftEmbedding.Compute(hidden, policy.TokenEmbedding, disc.TokenEmbedding, batch.CompletionTokens, noise,
                 s.SampleTemperature, Beta(), s.GumbelHard);
-            fakeScore = disc.ScoreEmbedded(batch, embedded);
-            using (no_grad()) realScore = disc.Score(real);
+            (fakeScore, fakeFeatures) = disc.ScoreEmbeddedWithFeatures(batch, embedded);
+            using (no_grad()) (realScore, realFeatures) = disc.ScoreEmbeds(disc.Embed(real), real);
         }
         finally
         {
             foreach (var p in disc.parameters()) p.requires_grad = true;
         }
         var loss = AdversarialLosses.Generator(fakeScore, realScore, s.DiscLoss);
+        if (s.GumbelFeatureMatching > 0)
+        {
+            // Feature matching (Salimans et al. 2016, TextGAN): the mean discriminator feature of the
+            // generated texts pulled towards that of the real ones; a signal that does not saturate when D wins.
+            using var fm = s.GumbelFeatureMatching.ToScalar();
+            loss = loss + (fakeFeatures.mean([0]) - realFeatures.mean([0])).square().sum().mul(fm);
+        }
         if (s.KlCoef > 0)
         {
             // Exact per-token KL(pi || pi_ref) of the full next-token distributions, differentiable: the
@@ -126,6 +133,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
     {
         var examples = core.RealExamples(core.Step, Purpose.Prompts);
         var (batch, noise) = Sample(examples.Select(e => e.Prompt).ToList(), core.SeedFor(core.Step, Purpose.Gumbel));
+        core.StepFakes = (batch.Prompts, batch.Completions);
         return (batch, noise, examples);
     }
 

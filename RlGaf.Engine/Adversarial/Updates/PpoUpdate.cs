@@ -70,7 +70,7 @@ public sealed class PpoUpdate : IGeneratorUpdate
         Tensor oldLogp, oldValues, score, advantages, returns, kl;
         using (no_grad())
         {
-            score = _reward.Rewards(batch, _reward.Reference(reals));
+            score = RewardShaping.Apply(_reward.Rewards(batch, _reward.Reference(reals)), s);
             var hidden = policy.ForwardHidden(batch.Tokens, batch.AttentionMask);
             oldLogp = PolicyMath.CompletionTerms(policy, batch, s.SampleTemperature, hidden: hidden).LogProbs;
             oldValues = CompletionValues(hidden, batch);

@@ -13,7 +13,8 @@ namespace RlGaf.Engine.Adversarial;
 /// unit variance around its mean (TRL's whiten with shift_mean = false), so the baseline keeps its
 /// effect. Q_t comes from the reward estimator: the sequence reward (<see cref="SequenceReward"/>) or
 /// SeqGAN's rollouts (<see cref="RolloutReward"/>).
-/// State: the moving-average baseline (baseline = ema).
+/// With baseline = rloo, each row's baseline is the mean return of the other completions of its prompt
+/// (group_size per prompt). State: the moving-average baseline (baseline = ema).
 /// </summary>
 public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRewardEstimator estimator, string name) : IGeneratorUpdate
 {
@@ -38,8 +39,8 @@ public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRe
         using (no_grad())
         {
             double reference = reward.Reference(reals);
-            seqReward = reward.Rewards(batch, reference);
-            q = estimator.Returns(batch, seqReward, b => reward.Rewards(b, reference));
+            seqReward = RewardShaping.Apply(reward.Rewards(batch, reference), s);
+            q = estimator.Returns(batch, seqReward, b => reward.Rewards(b, reference), reference);
             refLogp = core.ReferenceLogProbs(batch);
         }
         metrics["time/score"] = sw.Elapsed.TotalMilliseconds;
@@ -87,6 +88,7 @@ public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRe
             q = q - PolicyMath.RewardToGo(kl, mask).mul(beta);
         }
         double mean = PolicyMath.MaskedMean(q, mask).item<float>();
+        if (s.Baseline == BaselineKind.Rloo) return Finish(LeaveOneOut(q, s.GroupSize) * mask, mask, s);
         double baseline = s.Baseline switch
         {
             BaselineKind.Batch => mean,
@@ -100,7 +102,23 @@ public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRe
             : (q - held) * mask;
         if (s.Baseline == BaselineKind.Ema)
             ema = double.IsNaN(ema) ? mean : s.BaselineDecay * ema + (1 - s.BaselineDecay) * mean;
-        return s.WhitenRewards ? PolicyMath.Whiten(advantage, mask, shiftMean: false) : advantage;
+        return Finish(advantage, mask, s);
+    }
+
+    private static Tensor Finish(Tensor advantage, Tensor mask, RunSettings s) =>
+        s.WhitenRewards ? PolicyMath.Whiten(advantage, mask, shiftMean: false) : advantage;
+
+    /// <summary>
+    /// RLOO (Kool et al. 2019; Ahmadian et al. 2024): rows come in consecutive groups of
+    /// <paramref name="k"/> completions of one prompt; each row's baseline is the mean whole-sequence
+    /// return G_0 (its first position: reward minus the KL of the whole sequence) of the other k - 1 rows of its group.
+    /// </summary>
+    internal static Tensor LeaveOneOut(Tensor q, int k)
+    {
+        var g0 = q.select(1, 0);
+        var groupSum = g0.view(-1, k).sum(1, keepdim: true).expand(-1, k).reshape(-1);
+        using var others = (1.0 / (k - 1)).ToScalar();
+        return q - (groupSum - g0).mul(others).unsqueeze(1);
     }
 
     public IEnumerable<KeyValuePair<string, double>> StateMetrics() => [];
