@@ -35,11 +35,11 @@ public class RolloutCacheTests
         Tensor RewardOf(SequenceBatch b) { calls++; seen.Add(b); return TrainerCore.ScoreNoGrad(judge, b); }
 
         rollout.ReusePrefixCache = false;
-        var recomputed = rollout.Returns(batch, full, RewardOf);
+        var recomputed = rollout.Returns(batch, full, RewardOf, reference: 0);
         var recomputedBatches = seen.ToList();
         seen.Clear();
         rollout.ReusePrefixCache = true;
-        var cached = rollout.Returns(batch, full, RewardOf);
+        var cached = rollout.Returns(batch, full, RewardOf, reference: 0);
 
         // The same tokens were rolled out (so the same scores), not merely similar rewards.
         Assert.Equal(recomputedBatches.Count, seen.Count);
