@@ -66,7 +66,7 @@ public class RunViewsTests
         Assert.Contains("Generator update", views.Setting("method").Help);
         Assert.Contains("learning rate", views.Setting("disc_lr").Help);
         Assert.True(views.Settings.Count(s => s.Help.Length > 0) > views.Settings.Count * 3 / 4);
-        Assert.Equal(["ema", "batch", "none"], views.Setting("baseline").Options);
+        Assert.Equal(["ema", "batch", "none", "rloo"], views.Setting("baseline").Options);
     }
 
     [Fact]
