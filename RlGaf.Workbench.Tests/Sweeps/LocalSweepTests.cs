@@ -88,7 +88,7 @@ public sealed class LocalSweepTests : IDisposable
             using var host = Host(store, slots: 1);
             await host.StartAsync(CancellationToken.None);
             using var sweeps = Service(host);
-            var sweep = sweeps.Create(new SweepRequest(SweepFile(steps: 12).Replace("max_parallel: 2", "max_parallel: 1"), "tiny.yaml"));
+            var sweep = sweeps.Create(new SweepRequest(SweepFile(steps: 60).Replace("max_parallel: 2", "max_parallel: 1"), "tiny.yaml")); // long enough that the cut lands mid-run on a quiet machine
             id = sweep.Id;
             await TestApp.WaitFor(() => sweeps.Get(id)!.Value.Trials[0] is { RunId: not null } t && store.Get(t.RunId!)!.Step >= 6, "trial 0 trains past its step-5 checkpoint", 180);
             firstRun = sweeps.Get(id)!.Value.Trials[0].RunId!;

@@ -27,9 +27,14 @@ public sealed class ArgParser
     /// <summary>The verb's positional arguments (a run id).</summary>
     public List<string> Positionals { get; }
 
-    private Option Declared(string name) =>
-        _verb.Options.FirstOrDefault(o => o.Name == name)
-        ?? throw new InvalidOperationException($"verb '{_verb.Name}' reads {name} but does not declare it in Cli/Verbs.cs");
+    private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+
+    private Option Declared(string name)
+    {
+        _read.Add(name);
+        return _verb.Options.FirstOrDefault(o => o.Name == name)
+               ?? throw new InvalidOperationException($"verb '{_verb.Name}' reads {name} but does not declare it in Cli/Verbs.cs");
+    }
 
     private bool Given(string name) => _result.GetResult(Declared(name)) is { Implicit: false };
 
@@ -64,9 +69,14 @@ public sealed class ArgParser
         return v;
     }
 
-    /// <summary>Options were checked by the parser; what is left to check is how many positionals this verb takes.</summary>
+    /// <summary>
+    /// The parser refused unknown options; what is left: an option of this verb given where the body does
+    /// not read it (eval --resume DIR --seeds 3: the suite's seeds are saved), and too many positionals.
+    /// </summary>
     public void EnsureAllUsed(int maxPositionals = 0)
     {
+        var unread = _verb.Options.Where(o => o.Name != "--help" && !_read.Contains(o.Name) && _result.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+        if (unread.Count > 0) throw new UsageException($"{string.Join(", ", unread)} does not apply here (see '{_verb.Name} --help').");
         if (Positionals.Count > maxPositionals)
             throw new UsageException($"unexpected argument '{Positionals[maxPositionals]}'.");
     }

@@ -316,7 +316,12 @@ internal static class TrainCommand
                 foreach (var (k, v) in m) _metrics[k] = v;
             }
             if (_tty || step == _lastPrinted || !eval) return;
-            Console.Error.WriteLine($"{step}/{_total} {Metrics(plain: true)} {CliCommon.Duration(_clock.Elapsed.TotalSeconds)}");
+            // The line scripts (and the fault tests) read: "[####....] STEP/TOTAL reward .. pos .. d2 .. 1.2s".
+            double frac = _total == 0 ? 1 : Math.Clamp((double)step / _total, 0, 1);
+            int filled = (int)(frac * 20);
+            string bar = new string('#', filled) + new string('.', 20 - filled);
+            Console.Error.WriteLine($"[{bar}] {step}/{_total}{Key(m, "reward/mean", "reward")}{Key(m, "disc/real_score", "real")}{Key(m, "disc/fake_score", "fake")}" +
+                                    $"{Key(m, "align/positive-rate", "pos")}{Key(m, "oracle/valid-rate", "valid")}{Key(m, "div/distinct-2", "d2")} {CliCommon.Duration(_clock.Elapsed.TotalSeconds)}");
             _lastPrinted = step;
         }
 
@@ -374,6 +379,9 @@ internal static class TrainCommand
                 return new Spectre.Console.Rows(rows);
             }
         }
+
+        private static string Key(IReadOnlyDictionary<string, double> m, string key, string label) =>
+            m.TryGetValue(key, out var v) ? $" {label} {v:0.000}" : "";
 
         private string Metrics(bool plain)
         {
