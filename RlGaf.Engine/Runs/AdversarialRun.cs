@@ -166,6 +166,9 @@ public sealed class AdversarialRun : IDisposable
         {
             var device = TorchRuntime.ResolveDevice(TorchRuntime.ParsePreference(Settings.Device, "device"));
             threads = TorchRuntime.UseThreads(Settings.Threads);
+            // threads = 0: share the machine's cores with its other trainings (Runtime/CoreShare.cs).
+            using var cores = CoreShare.Join();
+            cores?.BeforeStep();
             SetStatus(RunStatus.Pretraining, null);
             bool fresh = Prepare(device);
             if (fresh && !CheckpointOrPause()) return;
@@ -173,6 +176,7 @@ public sealed class AdversarialRun : IDisposable
             var t = _trainer!;
             while (t.Step < t.Settings.Steps)
             {
+                cores?.BeforeStep();
                 if (cancellationToken.IsCancellationRequested)
                 {
                     var why = TryCheckpoint();

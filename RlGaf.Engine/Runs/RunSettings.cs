@@ -184,7 +184,7 @@ public sealed partial record RunSettings
     [JsonPropertyName("collapse_action")] public CollapseAction CollapseAction { get; init; } = CollapseAction.Warn;
     [Setting(SettingSections.Evaluation, SettingReaders.Run, "auto, cpu or cuda.")]
     [JsonPropertyName("device")] public string Device { get; init; } = "auto";
-    [Setting(SettingSections.Evaluation, SettingReaders.Run, "libtorch threads (0 = default). Resume is bit-identical only with the same count.")]
+    [Setting(SettingSections.Evaluation, SettingReaders.Run, "libtorch threads; 0 = automatic: the machine's cores shared with its other trainings (Runtime/CoreShare.cs). Resume is bit-identical only with the same fixed count.")]
     [JsonPropertyName("threads")] public int Threads { get; init; }
     [Setting(SettingSections.Evaluation, SettingReaders.Run, "Write TensorBoard event files live into the run's tensorboard/ folder (metrics, samples, events, settings as HParams; a new file per process start).")]
     [JsonPropertyName("tensorboard")] public bool Tensorboard { get; init; }

@@ -95,8 +95,13 @@ public static class TorchRuntime
     {
         if (threads < 0) throw new ArgumentException($"threads: {threads} must be 0 (libtorch default) or positive.");
         EnsureLoaded();
-        if (threads > 0) torch.set_num_threads(threads);
+        if (threads > 0) { torch.set_num_threads(threads); _fixedByProcess = true; }
     }
+
+    private static bool _fixedByProcess;
+
+    /// <summary>True when the thread count was given (--threads, RlGaf:Threads, a run's threads setting): then <see cref="CoreShare"/> leaves it alone.</summary>
+    public static bool ThreadsFixed { get { lock (Gate) return _fixedByProcess || _threadUsers > 0; } }
 
     private static int _threadUsers;
     private static int _threadBaseline;

@@ -109,8 +109,10 @@ public sealed class MleTrainer : IDisposable
     {
         _model.train();
         var clock = Stopwatch.StartNew();
+        using var cores = CoreShare.Join(); // automatic threads: share the cores with other trainings on the machine
         while (Step < _options.Steps && !cancellationToken.IsCancellationRequested)
         {
+            cores?.BeforeStep();
             double lr = LearningRateSchedule.WarmupCosine(Step, _options.WarmupSteps, _options.Steps,
                 _options.LearningRate, _options.LearningRate * _options.MinLearningRateRatio);
             foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;

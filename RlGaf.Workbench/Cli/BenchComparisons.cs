@@ -28,7 +28,9 @@ internal static class BenchComparisons
             int vocab = TinyMleWorkload.Vocabulary(TinyMleWorkload.TrainingTexts(docs)).Size;
             peer = PeerBench.Run(PeerSpec.Default(threads, vocab, o.Quick), device, o.Python, log);
         }
-        if (o.Shared) shared = SharedCoresBench.Run(() => ProbeProcess(o.ProbeSteps, threads), threads, log);
+        // The probes run as users' trainings do: with --threads given, that count; without, the automatic count (Runtime/CoreShare.cs).
+        int probeThreads = Engine.Runtime.TorchRuntime.ThreadsFixed ? threads : 0;
+        if (o.Shared) shared = SharedCoresBench.Run(() => ProbeProcess(o.ProbeSteps, probeThreads), probeThreads, log);
         return (peer, shared);
     }
 
