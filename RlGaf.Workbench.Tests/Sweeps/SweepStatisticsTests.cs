@@ -53,7 +53,7 @@ public sealed class SweepStatisticsTests
         Assert.Equal(-1, SweepStatistics.Spearman([1, 2, 3], [30, 20, 10]), 12);
         Assert.Equal(1, SweepStatistics.Spearman([0.001, 0.01, 0.1], [1, 2, 1000]), 12); // ranks, not values
         Assert.True(double.IsNaN(SweepStatistics.Spearman([1, 1, 1], [1, 2, 3])));
-        Assert.Equal([1.5, 1.5, 3], SweepStatistics.Ranks([4, 4, 9]));
+        Assert.Equal([1.5, 1.5, 3], RlGaf.Engine.Metrics.RankCorrelation.Ranks([4, 4, 9]));
     }
 
     [Fact]

@@ -109,9 +109,8 @@ public sealed class RunTable(RunStore store)
         {
             var values = rows.Select(r => c.ValueOf(r) switch { double d => d, int i => (double?)i, _ => null }).OfType<double>().Where(double.IsFinite).ToList();
             if (values.Count == 0) continue;
-            double mean = values.Average();
-            double std = values.Count > 1 ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1)) : 0;
-            stats[c.Label] = new ColumnStats(mean, std, values.Count);
+            var st = Engine.Experiments.Stat.Of(values); // mean and sample std, as the suites report seeds
+            stats[c.Label] = new ColumnStats(st.Mean, st.Std, st.N);
         }
         return new RunGroup(key, rows.Select(r => r.Record).ToList(), stats);
     }

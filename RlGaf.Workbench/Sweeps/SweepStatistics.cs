@@ -26,48 +26,13 @@ public static class SweepStatistics
                 }
         return byStep.Select(kv =>
         {
-            var v = kv.Value;
-            double mean = v.Average();
-            double std = v.Count > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1)) : 0;
-            return new BandPoint(kv.Key, mean, std, v.Count);
+            var st = Engine.Experiments.Stat.Of(kv.Value); // the suite's mean and sample std over seeds
+            return new BandPoint(kv.Key, st.Mean, st.Std, st.N);
         }).ToList();
     }
 
-    /// <summary>Average ranks (1-based; ties share the mean of their ranks).</summary>
-    public static double[] Ranks(IReadOnlyList<double> x)
-    {
-        var order = Enumerable.Range(0, x.Count).OrderBy(i => x[i]).ToArray();
-        var ranks = new double[x.Count];
-        for (int i = 0; i < order.Length;)
-        {
-            int j = i;
-            while (j + 1 < order.Length && x[order[j + 1]] == x[order[i]]) j++;
-            double r = (i + j) / 2.0 + 1;
-            for (int k = i; k <= j; k++) ranks[order[k]] = r;
-            i = j + 1;
-        }
-        return ranks;
-    }
-
-    /// <summary>Spearman's rho: Pearson correlation of the average ranks; NaN when either side is constant or fewer than 2 points.</summary>
-    public static double Spearman(IReadOnlyList<double> x, IReadOnlyList<double> y)
-    {
-        if (x.Count != y.Count) throw new ArgumentException("x and y differ in length.");
-        if (x.Count < 2) return double.NaN;
-        return Pearson(Ranks(x), Ranks(y));
-    }
-
-    public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y)
-    {
-        double mx = x.Average(), my = y.Average(), sxy = 0, sxx = 0, syy = 0;
-        for (int i = 0; i < x.Count; i++)
-        {
-            sxy += (x[i] - mx) * (y[i] - my);
-            sxx += (x[i] - mx) * (x[i] - mx);
-            syy += (y[i] - my) * (y[i] - my);
-        }
-        return sxx == 0 || syy == 0 ? double.NaN : sxy / Math.Sqrt(sxx * syy);
-    }
+    /// <summary>Spearman's rho with average ranks for ties (the engine's, as disc/judge_corr uses); NaN when either side is constant or fewer than 2 points.</summary>
+    public static double Spearman(IReadOnlyList<double> x, IReadOnlyList<double> y) => Engine.Metrics.RankCorrelation.Spearman(x, y);
 
     /// <summary>
     /// Model-based importance: a forest of <paramref name="trees"/> regression trees (depth
