@@ -127,7 +127,7 @@ internal sealed class WorkbenchClient : IDisposable
         if (!name.StartsWith("events.out.tfevents.", StringComparison.Ordinal) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Contains(".."))
             throw new UsageException($"{Describe()} named the event file '{name}', which is not an event file's name.");
         Directory.CreateDirectory(outDir);
-        TensorboardExport.MarkExport(outDir);
+        RunExport.Mark(outDir);
         var path = Path.Combine(outDir, name);
         File.WriteAllBytes(path, bytes);
         return path;

@@ -16,6 +16,10 @@ public static class RunExport
     /// <summary>Left in every export folder: the folder is this tool's to rewrite.</summary>
     public const string MarkerFile = ".rlgaf-export";
 
+    /// <summary>Leaves <see cref="MarkerFile"/> in an export folder: later exports may rewrite what is in it.</summary>
+    public static void Mark(string outDir) =>
+        File.WriteAllText(Path.Combine(outDir, MarkerFile), "written by RlGaf.Workbench export; its files may be rewritten by the next export here\n");
+
     /// <summary>ArgumentException naming --out when <paramref name="outDir"/> holds files an export did not write (called before training too).</summary>
     public static void CheckTarget(string outDir)
     {
@@ -44,8 +48,7 @@ public static class RunExport
     {
         CheckTarget(outDir);
         Directory.CreateDirectory(outDir);
-        // The marker first: a half-finished export can be redone into the same folder.
-        File.WriteAllText(Path.Combine(outDir, MarkerFile), "written by RlGaf.Workbench export; its files may be rewritten by the next export here\n");
+        Mark(outDir); // the marker first: a half-finished export can be redone into the same folder
         File.WriteAllText(Path.Combine(outDir, "config.json"), settingsJson);
         if (streams) WriteStreams(metrics, samples, events, outDir);
         var latest = RunCheckpoint.LatestGood(runDir, []);

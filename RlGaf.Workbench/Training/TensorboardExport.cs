@@ -19,13 +19,9 @@ public static class TensorboardExport
         RunExport.CheckTarget(outDir);
         var record = store.Get(id) ?? throw new KeyNotFoundException($"run '{id}' does not exist.");
         Directory.CreateDirectory(outDir);
-        MarkExport(outDir);
+        RunExport.Mark(outDir);
         return WriteFile(record, store.GetMetrics(id), store.GetSamples(id), store.GetEvents(id).Select(EventView.From).ToList(), outDir);
     }
-
-    /// <summary>Leaves <see cref="RunExport.MarkerFile"/> in the folder, as every export does.</summary>
-    public static void MarkExport(string outDir) =>
-        File.WriteAllText(Path.Combine(outDir, RunExport.MarkerFile), "written by RlGaf.Workbench export; its files may be rewritten by the next export here\n");
 
     /// <summary>The event file's name and bytes (the API's download).</summary>
     public static (string Name, byte[] Bytes) ToBytes(RunStore store, string id)
