@@ -150,6 +150,59 @@ public class EvalSuiteTests
     }
 
     [Fact]
+    public async Task A_run_another_worker_holds_is_waited_for_and_kept_not_trained_twice()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"rlgaf-claim-{Guid.NewGuid():N}");
+        try
+        {
+            var o = Tiny(root);
+            EvalSuite.Run(o, "test");
+            var reinforceDir = EvalSuite.RunDirOf(o, "reinforce", 1);
+            var record = Path.Combine(reinforceDir, EvalSuite.RunRecordFile);
+            var finished = File.ReadAllText(record);
+            var expected = Comparable(root);
+            // Another worker is "still training" reinforce: its claim is held and its record not yet written.
+            File.Delete(record);
+            File.WriteAllText(Path.Combine(reinforceDir, "other-worker-was-here"), "");
+            var claim = new FileStream(EvalSuite.ClaimFileOf(reinforceDir), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var suite = Task.Run(() => EvalSuite.Run(o with { Resume = true }, "test", log.Enqueue));
+            var deadline = DateTime.UtcNow.AddSeconds(120);
+            while (!log.Any(l => l.Contains("waiting for the worker that trains reinforce-seed1", StringComparison.Ordinal)))
+            {
+                Assert.False(suite.IsCompleted, string.Join('\n', log) + suite.Exception);
+                Assert.True(DateTime.UtcNow < deadline, "the suite never waited for the held run:\n" + string.Join('\n', log));
+                await Task.Delay(50);
+            }
+            await Task.Delay(1500);
+            Assert.False(suite.IsCompleted); // it waits while the claim is held
+            // The other worker finishes: its record, then it lets go.
+            File.WriteAllText(record, finished);
+            claim.Dispose();
+            var result = await suite.WaitAsync(TimeSpan.FromSeconds(120));
+            Assert.Contains(log, l => l.Contains("reinforce seed 1: another worker trains it", StringComparison.Ordinal));
+            Assert.DoesNotContain(log, l => l.Contains("reinforce seed 1: 4 generator updates", StringComparison.Ordinal));
+            Assert.True(File.Exists(Path.Combine(reinforceDir, "other-worker-was-here"))); // its folder was not started over
+            Assert.Equal(["sft", "reinforce"], result.Runs.Select(r => r.Method));
+            Assert.Equal(expected, Comparable(root));
+        }
+        finally
+        {
+            try { Directory.Delete(root, true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public void Workers_begin_at_their_own_share_of_the_seeds()
+    {
+        var o = new SuiteOptions { Seeds = 5, Methods = ["sft", "ppo"], WorkerIndex = 1, WorkerCount = 2 };
+        Assert.Equal([("sft", 3), ("ppo", 3), ("sft", 4), ("ppo", 4), ("sft", 5), ("ppo", 5), ("sft", 1), ("ppo", 1), ("sft", 2), ("ppo", 2)],
+            EvalSuite.LocalOrder(o).ToList());
+        Assert.Equal([1, 1, 2, 2, 3, 3, 4, 4, 5, 5], EvalSuite.LocalOrder(o with { WorkerIndex = 0 }).Select(x => x.Seed));
+        Assert.Throws<ArgumentException>(() => (o with { WorkerIndex = 2 }).Validate());
+    }
+
+    [Fact]
     public void Imdb_suite_reports_the_held_out_judge_its_ceiling_and_judge_agreement_per_method_and_seed()
     {
         var csv = Path.Combine(AppContext.BaseDirectory, "Fixtures", "imdb-tiny.csv");

@@ -25,7 +25,7 @@ public sealed record SuiteOptions
     public string OutDir { get; init; } = "eval-out";
     /// <summary>Data path for imdb (aclImdb folder or CSV) and squad (official JSON).</summary>
     public string? DataPath { get; init; }
-    /// <summary>Method names as in the presets: sft, rlhf-proxy, reinforce, ppo, gumbel, seqgan-rollout.</summary>
+    /// <summary>Method names as in the presets: sft, rlhf-proxy, reinforce, reinforce-per-token, ppo, gumbel, seqgan-rollout.</summary>
     public IReadOnlyList<string> Methods { get; init; } = DefaultMethods;
     /// <summary>Sampling temperatures of the MLE (pretrained generator) curve on the quality-diversity plane.</summary>
     public IReadOnlyList<double> Temperatures { get; init; } = [0.6, 0.8, 1.0, 1.2, 1.5];
@@ -46,9 +46,17 @@ public sealed record SuiteOptions
     /// other in this process, sharing each seed's SFT start.
     /// </summary>
     public Func<IReadOnlyList<SuiteTask>, CancellationToken, IReadOnlyList<SuiteRun>>? Executor { get; init; }
+    /// <summary>
+    /// Local workers (eval --max-parallel K): K processes share the suite folder, each claiming one run at a
+    /// time (RUN.claim); this process is worker <see cref="WorkerIndex"/> of <see cref="WorkerCount"/>.
+    /// </summary>
+    public int WorkerIndex { get; init; }
+    public int WorkerCount { get; init; } = 1;
 
-    public static readonly IReadOnlyList<string> DefaultMethods = ["sft", "rlhf-proxy", "reinforce", "ppo", "gumbel", "seqgan-rollout"];
+    public static readonly IReadOnlyList<string> DefaultMethods = ["sft", "rlhf-proxy", "reinforce", "reinforce-per-token", "ppo", "gumbel", "seqgan-rollout"];
     public static readonly IReadOnlyList<string> Suites = ["synthetic-reviews", "imdb", "squad"];
+    /// <summary>The suite's name of REINFORCE with dense per-token discriminator rewards.</summary>
+    public const string PerTokenMethod = "reinforce-per-token";
 
     public void Validate()
     {
@@ -60,6 +68,7 @@ public sealed record SuiteOptions
         foreach (var m in Methods)
             if (!DefaultMethods.Contains(m)) throw new ArgumentException($"--methods: '{m}' is not one of {string.Join(", ", DefaultMethods)}.");
         if (Temperatures.Any(t => t is <= 0.05 or > 10)) throw new ArgumentException("temperatures must be in (0.05, 10].");
+        if (WorkerCount < 1 || WorkerIndex < 0 || WorkerIndex >= WorkerCount) throw new ArgumentException($"--worker: {WorkerIndex}/{WorkerCount} is not a worker of the suite.");
     }
 }
 
@@ -155,6 +164,14 @@ public static class EvalSuite
         return (o, saved.Command);
     }
 
+    /// <summary>Writes the suite's suite.json (or checks it on a resume) before its workers start.</summary>
+    public static void Save(SuiteOptions o, string commandLine)
+    {
+        o.Validate();
+        Directory.CreateDirectory(o.OutDir);
+        SaveOrCheck(o, commandLine);
+    }
+
     private static void SaveOrCheck(SuiteOptions o, string commandLine)
     {
         var path = Path.Combine(o.OutDir, SuiteFile);
@@ -189,7 +206,14 @@ public static class EvalSuite
         [JsonPropertyName("command")] public string Command { get; init; } = "";
     }
 
-    public static SuiteResult Run(SuiteOptions o, string commandLine, Action<string>? log = null, Action<int, int>? progress = null, CancellationToken ct = default)
+    public static SuiteResult Run(SuiteOptions o, string commandLine, Action<string>? log = null, Action<int, int>? progress = null, CancellationToken ct = default) =>
+        RunCore(o, commandLine, aggregate: true, log, progress, ct)!;
+
+    /// <summary>A helper worker (eval --worker I/K): trains every run of the suite it can claim, then returns, leaving the table and plots to worker 0.</summary>
+    public static void RunHelper(SuiteOptions o, string commandLine, Action<string>? log = null, CancellationToken ct = default) =>
+        RunCore(o, commandLine, aggregate: false, log, null, ct);
+
+    private static SuiteResult? RunCore(SuiteOptions o, string commandLine, bool aggregate, Action<string>? log, Action<int, int>? progress, CancellationToken ct)
     {
         o.Validate();
         Directory.CreateDirectory(o.OutDir);
@@ -205,32 +229,43 @@ public static class EvalSuite
             ct.ThrowIfCancellationRequested();
             progress?.Invoke(total, total);
         }
-        for (int seed = 1; o.Executor is null && seed <= o.Seeds; seed++)
+        if (o.Executor is null)
         {
-            foreach (var method in o.Methods)
+            var elsewhere = new List<(string Method, int Seed)>();
+            foreach (var (method, seed) in LocalOrder(o))
             {
                 ct.ThrowIfCancellationRequested();
-                var s = SettingsFor(o, method, seed);
                 var dir = RunDirOf(o, method, seed);
                 if (o.Resume && ReadRecord(dir) is { } kept)
                 {
                     log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: finished in an earlier sitting, kept ({dir})");
                     runs.Add(kept);
-                    done++;
-                    progress?.Invoke(done, total);
+                    progress?.Invoke(++done, total);
                     continue;
                 }
-                // A run cut off mid-way continues from its last checkpoint (its settings.json is authoritative).
-                bool reopen = o.Resume && File.Exists(Path.Combine(dir, AdversarialRun.SettingsFile));
-                if (!reopen && Directory.Exists(dir)) Directory.Delete(dir, true);
-                log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: {s.Steps} generator updates in {dir}{(reopen ? " (continuing the run that was cut off)" : "")}");
-                runs.Add(RunOne(method, seed, dir, reopen ? null : s, modelsRoot, log, ct));
-                // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: it is not
-                // done, and after the last run the suite must not go on to write results.md over it.
-                ct.ThrowIfCancellationRequested();
-                done++; // not inside the call: ?. skips evaluating its arguments when nobody listens
-                progress?.Invoke(done, total);
+                using var claim = TryClaim(dir);
+                if (claim is null)
+                {
+                    log?.Invoke($"  {method} seed {seed}: another worker trains it");
+                    elsewhere.Add((method, seed));
+                    continue;
+                }
+                // A worker may have finished it between the record check and the claim.
+                if (o.Resume && ReadRecord(dir) is { } justKept) { runs.Add(justKept); progress?.Invoke(++done, total); continue; }
+                runs.Add(RunClaimed(o, method, seed, dir, modelsRoot, $"[{done + 1}/{total}]", log, ct));
+                progress?.Invoke(++done, total);
             }
+            if (!aggregate) return null;
+            // The runs other workers hold: wait until they let go, then keep their record, or (a worker that died) train it here.
+            foreach (var (method, seed) in elsewhere)
+            {
+                var dir = RunDirOf(o, method, seed);
+                using var claim = WaitForClaim(dir, log, ct);
+                runs.Add(ReadRecord(dir) ?? RunClaimed(o with { Resume = true }, method, seed, dir, modelsRoot, $"[{done + 1}/{total}]", log, ct));
+                progress?.Invoke(++done, total);
+            }
+            // Back in the suite's order (seed, then method), whichever worker finished first.
+            runs = [.. runs.OrderBy(r => r.Seed).ThenBy(r => o.Methods.ToList().IndexOf(r.Method))];
         }
         if (o.Suite == "imdb") AddReferencePerplexity(o, runs, log);
         var sweep = TemperatureSweep(o, runs, log);
@@ -244,16 +279,72 @@ public static class EvalSuite
         return result;
     }
 
+    /// <summary>
+    /// The local runs in the order this worker takes them: seed by seed, each seed's methods together (they
+    /// share its SFT start), beginning at this worker's share of the seeds so that two workers do not wait on
+    /// the same pretraining.
+    /// </summary>
+    public static IEnumerable<(string Method, int Seed)> LocalOrder(SuiteOptions o)
+    {
+        int first = o.WorkerIndex * o.Seeds / Math.Max(1, o.WorkerCount);
+        for (int j = 0; j < o.Seeds; j++)
+        {
+            int seed = (first + j) % o.Seeds + 1;
+            foreach (var m in o.Methods) yield return (m, seed);
+        }
+    }
+
+    /// <summary>RUN.claim beside a run's folder, held (an OS lock, gone with its process) while one worker trains that run.</summary>
+    public static string ClaimFileOf(string runDir) => runDir.TrimEnd(Path.DirectorySeparatorChar) + ".claim";
+
+    private static FileStream? TryClaim(string runDir)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(ClaimFileOf(runDir))!);
+        try { return new FileStream(ClaimFileOf(runDir), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException) { return null; }
+    }
+
+    private static FileStream WaitForClaim(string runDir, Action<string>? log, CancellationToken ct)
+    {
+        bool told = false;
+        while (true)
+        {
+            if (TryClaim(runDir) is { } claim) return claim;
+            if (!told) log?.Invoke($"  waiting for the worker that trains {Path.GetFileName(runDir)}");
+            told = true;
+            ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>Trains a run this process has claimed: from its checkpoint when a resume finds it cut off, else anew.</summary>
+    private static SuiteRun RunClaimed(SuiteOptions o, string method, int seed, string dir, string modelsRoot, string counter, Action<string>? log, CancellationToken ct)
+    {
+        var s = SettingsFor(o, method, seed);
+        // A run cut off mid-way continues from its last checkpoint (its settings.json is authoritative).
+        bool reopen = o.Resume && File.Exists(Path.Combine(dir, AdversarialRun.SettingsFile));
+        if (!reopen && Directory.Exists(dir)) Directory.Delete(dir, true);
+        log?.Invoke($"{counter} {method} seed {seed}: {s.Steps} generator updates in {dir}{(reopen ? " (continuing the run that was cut off)" : "")}");
+        var run = RunOne(method, seed, dir, reopen ? null : s, modelsRoot, log, ct);
+        // A run cancelled mid-way returns (checkpointed, interrupted) instead of throwing: it is not
+        // done, and after the last run the suite must not go on to write results.md over it.
+        ct.ThrowIfCancellationRequested();
+        return run;
+    }
+
     /// <summary>A method's settings: its preset (synthetic) or data preset (imdb, squad), the seed, the shared step budget.</summary>
     public static RunSettings SettingsFor(SuiteOptions o, string method, int seed)
     {
-        var m = RunSettings.FromJson($"{{\"method\":\"{method}\"}}").Method;
+        // reinforce-per-token is REINFORCE with ScratchGAN's dense reward estimator, not a method of its own.
+        bool perToken = method == SuiteOptions.PerTokenMethod;
+        var m = RunSettings.FromJson($"{{\"method\":\"{(perToken ? "reinforce" : method)}\"}}").Method;
         var s = o.Suite switch
         {
             "imdb" => DataPresets.Imdb(m, o.DataPath!),
             "squad" => DataPresets.Squad(m, o.DataPath!),
             _ => Presets.Get(method),
         };
+        if (perToken && o.Suite != "synthetic-reviews") s = DataPresets.PerToken(s);
         // seqgan-rollout has no data preset of its own: the data preset's common part with the rollout settings.
         if (m == TrainingMethod.SeqganRollout) s = s with { Rollouts = 2, GenLr = 2e-4, KlCoef = 0.02 };
         s = s with

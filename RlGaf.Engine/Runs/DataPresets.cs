@@ -29,6 +29,10 @@ public static class DataPresets
         RewardModelSteps = 150,
     });
 
+    /// <summary>A REINFORCE data preset turned into ScratchGAN's dense per-token rewards (the suite's reinforce-per-token).</summary>
+    public static RunSettings PerToken(RunSettings reinforce) =>
+        reinforce with { RewardEstimator = RewardEstimatorKind.PerToken, Gamma = Presets.PerTokenGamma };
+
     /// <summary>A preset by name ("imdb-ppo", "squad-sft", ...) over a data path.</summary>
     public static RunSettings Get(string name, string path)
     {

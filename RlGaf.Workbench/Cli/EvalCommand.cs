@@ -7,21 +7,24 @@ namespace RlGaf.Workbench.Cli;
 internal static class EvalCommand
 {
     public const string Summary = "compare methods on equal generator updates: eval --suite synthetic-reviews|imdb|squad [--seeds N] [--steps-budget N] " +
-                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300) [--executor local|slurm] [--max-parallel K] (slurm: one array task per run, RlGaf:Slurm, docs/cluster.md); " +
-                                  "eval --resume DIR [--json] continues an interrupted suite (finished runs kept, the cut-off run from its checkpoint)";
+                                  "[--out DIR] [--json] [--data PATH] [--methods a,b,...] [--threads N] [--set key=value ...] (--set applies to every run, e.g. pretrain_steps=300) [--executor local|slurm] [--max-parallel K] (local: K worker processes on this machine; slurm: one array task per run, RlGaf:Slurm, docs/cluster.md); " +
+                                  "eval --resume DIR [--max-parallel K] [--json] continues an interrupted suite (finished runs kept, the cut-off run from its checkpoint)";
 
     public static int Run(ArgParser args)
     {
         if (args.String("--resume") is { } resumeDir)
         {
             bool asJson = args.Flag("--json");
+            int workers = args.Int("--max-parallel", 1, 64) ?? 1;
+            string? worker = args.String("--worker");
             args.EnsureAllUsed(); // everything else is the suite's own, read from its suite.json
             SuiteOptions saved;
             string savedCommand;
             try { (saved, savedCommand) = EvalSuite.LoadSaved(resumeDir); }
             catch (Exception e) when (e is FileNotFoundException or InvalidDataException) { throw new UsageException($"--resume: {e.Message}"); }
             Engine.Runtime.TorchRuntime.SetThreads(saved.Threads);
-            return Report(EvalSuite.Run(saved, savedCommand, m => Console.Error.WriteLine(m)), asJson);
+            if (worker is not null) return HelperWorker(saved, savedCommand, worker);
+            return Report(LocalWorkers.Run(saved, savedCommand, workers, fresh: false), asJson);
         }
         string suite = args.Required("--suite");
         int seeds = args.Int("--seeds", 1, 100) ?? 3;
@@ -43,7 +46,7 @@ internal static class EvalCommand
         string executor = args.String("--executor") ?? "local";
         int maxParallel = args.Int("--max-parallel", 1, 1024) ?? 0;
         if (executor is not ("local" or Cluster.SlurmExecutor.ExecutorName)) throw new UsageException($"--executor: '{executor}' is not one of local, slurm.");
-        if (executor == "local" && args.String("--max-parallel") is not null) throw new UsageException("--max-parallel: the local suite runs one run at a time; it is for --executor slurm.");
+        if (executor == "local" && maxParallel > 64) throw new UsageException($"--max-parallel: {maxParallel} local workers is more than 64.");
         args.EnsureAllUsed();
         Cluster.SlurmOptions? slurm = null;
         if (executor == Cluster.SlurmExecutor.ExecutorName)
@@ -69,13 +72,23 @@ internal static class EvalCommand
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         var commandLine = "RlGaf.Workbench eval " + string.Join(' ', Environment.GetCommandLineArgs().SkipWhile(a => a != "eval").Skip(1));
         SuiteResult result;
-        try { result = EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m)); }
+        try { result = slurm is null ? LocalWorkers.Run(o, commandLine, Math.Max(1, maxParallel), fresh: true) : EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m)); }
         catch (Cluster.SlurmException e)
         {
             Console.Error.WriteLine($"error: eval: {e.Message}");
             return 1;
         }
         return Report(result, json);
+    }
+
+    /// <summary>eval --resume DIR --worker I/K: trains the runs it can claim, then leaves the table to worker 0.</summary>
+    private static int HelperWorker(SuiteOptions saved, string command, string worker)
+    {
+        var parts = worker.Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || !int.TryParse(parts[1], out int k) || k < 2 || i < 1 || i >= k)
+            throw new UsageException($"--worker: '{worker}' is not I/K with 1 <= I < K.");
+        EvalSuite.RunHelper(saved with { WorkerIndex = i, WorkerCount = k }, command, m => Console.Error.WriteLine(m));
+        return 0;
     }
 
     private static int Report(SuiteResult result, bool json)
