@@ -225,38 +225,63 @@ public static class Benchmark
             var pre = new PretrainSettings { TrainDocuments = o.Quick ? 2000 : 10_000, HeldOutDocuments = 50, EvalSamples = 0,
                 Mle = new MleOptions { Steps = o.Quick ? 10 : 100, WarmupSteps = 5, EvalEvery = 100_000, EvalSequences = 16 } };
             Pretraining.Run(pre, sftDir, o.Device);
-            int steps = 2; // the first step warms caches up; the second is reported
-            foreach (var name in o.Methods)
+            // The first step warms caches up; the median of the later ones is reported.
+            int steps = o.Quick ? 2 : 5;
+            (Dictionary<string, double> Median, double MetricsMs, RunSettings Settings) Time(string name, bool freshFakes)
             {
                 var s = Presets.Get(name) with
                 {
                     Generator = sftDir, Steps = steps, EvalEvery = steps, CheckpointEvery = 1000, DiscPretrainSteps = 1,
                     RewardModelSteps = 2, Device = o.Device.type == DeviceType.CUDA ? "cuda" : "cpu",
-                    EvalPrompts = o.Quick ? 32 : 200, SamplesPerEval = 0,
+                    EvalPrompts = o.Quick ? 32 : 200, SamplesPerEval = 0, DiscFreshFakes = freshFakes,
                 };
-                var last = new Dictionary<string, double>();
+                var perStep = new List<Dictionary<string, double>>();
                 double metricsMs = double.NaN;
-                using (var run = AdversarialRun.Create(Path.Combine(root, name), s, root))
+                using (var run = AdversarialRun.Create(Path.Combine(root, freshFakes ? name + "-fresh" : name), s, root))
                 {
                     run.MetricsLogged += (step, m) =>
                     {
-                        if (m.TryGetValue("time/step", out _) && step == steps) foreach (var (k, v) in m) last[k] = v;
+                        if (m.ContainsKey("time/step") && step >= 2) perStep.Add(new Dictionary<string, double>(m));
                         if (step == steps && m.TryGetValue("time/metrics", out var mm)) metricsMs = mm;
                     };
                     run.Execute();
                 }
+                var keys = perStep.SelectMany(m => m.Keys).Distinct();
+                return (keys.ToDictionary(k => k, k => Median(perStep.Select(m => m.GetValueOrDefault(k, double.NaN)).ToList())), metricsMs, s);
+            }
+            foreach (var name in o.Methods)
+            {
+                var (last, metricsMs, s) = Time(name, freshFakes: false);
                 foreach (var part in new[] { "generate", "score", "rollouts", "gen_update", "disc_update", "step" })
                     yield return new BenchFigure($"adv/{name}/{part}_ms", last.GetValueOrDefault("time/" + part, double.NaN), "ms",
                         part == "step" ? $"whole step, batch {s.BatchSize}, {s.MaxNewTokens} new tokens" : part == "rollouts" ? "SeqGAN's Monte-Carlo rollouts (inside score); NaN for other methods" : "absent (NaN) when the method has no such phase");
                 yield return new BenchFigure($"adv/{name}/metrics_ms", metricsMs, "ms", $"one evaluation over {s.EvalPrompts} held-out prompts");
+                double step = last.GetValueOrDefault("time/step", double.NaN);
+                yield return new BenchFigure($"adv/{name}/generate_share", last.GetValueOrDefault("time/generate", double.NaN) / step, "ratio",
+                    "generation / whole step (issue 13 target for reinforce and ppo: <= 0.30)");
+                if (name is "reinforce" or "ppo")
+                {
+                    // Issue 13's "today": every discriminator update generated a fresh batch (d_steps of them a step).
+                    var (fresh, _, _) = Time(name, freshFakes: true);
+                    double before = fresh.GetValueOrDefault("time/step", double.NaN);
+                    yield return new BenchFigure($"adv/{name}/step_fresh_fakes_ms", before, "ms", "the same step with disc_fresh_fakes = true (one generation per discriminator update, as before issue 13)");
+                    yield return new BenchFigure($"adv/{name}/step_vs_fresh_fakes", step / before, "ratio", "whole step now / with fresh fakes, same run (issue 13 target: <= 0.5)");
+                }
                 log?.Invoke($"adversarial step timed: {name}");
             }
-            notes.Add("adversarial steps: presets' batch sizes and lengths, the second generator update of a 2-step run; 'score' is inside 'generate'/'gen_update' for methods that do not log it separately (gumbel)");
+            notes.Add("adversarial steps: presets' batch sizes and lengths, the median of generator updates 2.." + steps + " of a run; 'score' is inside 'generate'/'gen_update' for methods that do not log it separately (gumbel)");
         }
         finally
         {
             try { Directory.Delete(root, true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>The median of the finite values; NaN when there are none.</summary>
+    private static double Median(IReadOnlyList<double> values)
+    {
+        var v = values.Where(double.IsFinite).OrderBy(x => x).ToArray();
+        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
     private static double TokenizerThroughput(BenchOptions o)

@@ -51,5 +51,14 @@ public class BenchCommandTests
             Assert.True(figures.GetProperty($"adv/{method}/step_ms").GetProperty("value").GetDouble() > 0);
             Assert.True(figures.GetProperty($"adv/{method}/metrics_ms").GetProperty("value").GetDouble() > 0);
         }
+        // Issue 13's comparison in the same run: the step with a fresh generation per discriminator update, and the shares.
+        foreach (var method in new[] { "reinforce", "ppo" })
+        {
+            double now = figures.GetProperty($"adv/{method}/step_ms").GetProperty("value").GetDouble();
+            double before = figures.GetProperty($"adv/{method}/step_fresh_fakes_ms").GetProperty("value").GetDouble();
+            Assert.Equal(now / before, figures.GetProperty($"adv/{method}/step_vs_fresh_fakes").GetProperty("value").GetDouble(), 9);
+            double share = figures.GetProperty($"adv/{method}/generate_share").GetProperty("value").GetDouble();
+            Assert.InRange(share, 0.0, 1.0);
+        }
     }
 }
