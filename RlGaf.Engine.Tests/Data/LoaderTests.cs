@@ -74,6 +74,20 @@ public class LoaderTests
         Assert.Contains(what, e.Message);
     }
 
+    /// <summary>Line numbers count the line breaks inside quoted reviews, and a stray quote is refused with its line.</summary>
+    [Theory]
+    [InlineData("review,sentiment\r\n\"Good\r\nfilm\",positive\r\nBad,meh\r\n", "line 4", "unknown label")]
+    [InlineData("review,sentiment\n\"Good\nfilm\",positive\n\"Bad\n\nfilm\",negative,extra\n", "line 4", "2 columns")]
+    [InlineData("review,sentiment\nGo\"od,positive\nBad,negative\n", "line 2", "a quote inside an unquoted field")]
+    public void CsvErrorsAfterMultilineReviewsNameTheRightLine(string text, string line, string what)
+    {
+        using var t = new TempDir();
+        var p = t.File("bad.csv", text);
+        var e = Assert.Throws<InvalidDataException>(() => ImdbLoader.Load(p));
+        Assert.StartsWith($"{p}: {line}: ", e.Message);
+        Assert.Contains(what, e.Message);
+    }
+
     [Fact]
     public void UndecodableUtf8NamesLine()
     {

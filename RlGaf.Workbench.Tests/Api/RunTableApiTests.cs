@@ -65,6 +65,34 @@ public class RunTableApiTests
         Assert.EndsWith(",0.05", lines[1]);
     }
 
+    /// <summary>A name, tag and note holding a comma, a quote and line breaks come back whole from the CSV export (RFC 4180 quoting).</summary>
+    [Fact]
+    public async Task Csv_export_quotes_commas_quotes_and_newlines_so_they_round_trip()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var http = app.Client();
+        const string name = "tau 0.5, \"warm\"\nstart";
+        const string note = "first, \"best\" try\r\nsecond line";
+        var r = app.Store.Create(new RunSettings { Method = TrainingMethod.Ppo }, name);
+        var stored = app.Store.Get(r.Id)!;
+        // The API refuses such a tag; the store holds whatever it is given, and the export must not break on it.
+        stored.Tags = ["a,b", "say\"hi\"", "two\nlines"];
+        stored.Note = note;
+        app.Store.Update(stored);
+
+        var csv = await http.GetStringAsync($"/api/runs?format=csv&ids={r.Id}");
+        Assert.Contains(",\"tau 0.5, \"\"warm\"\"\nstart\",", csv);
+        var records = RlGaf.Engine.Data.Csv.Parse(csv, "export.csv");
+        Assert.Equal(2, records.Count);
+        Assert.Equal(10, records[0].Fields.Length);
+        var row = records[1].Fields;
+        Assert.Equal(10, row.Length);
+        Assert.Equal(r.Id, row[0]);
+        Assert.Equal(name, row[1]);
+        Assert.Equal("a,b say\"hi\" two\nlines", row[8]);
+        Assert.Equal(note, row[9]);
+    }
+
     [Fact]
     public async Task Tags_and_note_by_patch_and_command_line_with_errors_naming_the_field()
     {

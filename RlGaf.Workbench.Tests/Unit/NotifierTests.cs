@@ -42,6 +42,13 @@ public class NotifierTests
     }
 
     [Fact]
+    public void Metrics_csv_quotes_a_metric_name_holding_a_comma_or_quote()
+    {
+        var csv = RunsApi.MetricsCsv([new MetricPoint { Step = 3, Values = new() { ["a,b"] = 0.25, ["q\"x"] = -1e-7 } }]);
+        Assert.Equal("step,\"a,b\",\"q\"\"x\"\n3,0.25,-1E-07\n", csv);
+    }
+
+    [Fact]
     public void Create_body_takes_settings_or_a_preset_with_changes()
     {
         var (s, name) = RunsApi.ParseCreate(System.Text.Json.JsonDocument.Parse("""{"preset":"ppo","set":{"steps":5,"kl_coef":0.1}}""").RootElement);

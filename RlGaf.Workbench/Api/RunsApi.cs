@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using nietras.SeparatedValues;
 using RlGaf.Engine.Runs;
 using RlGaf.Workbench.Services;
 using RlGaf.Workbench.Storage;
@@ -346,21 +347,43 @@ public static class RunsApi
         _ => v.GetRawText(),
     };
 
-    /// <summary>The run table as CSV (RFC 4180 quoting): the run's fields, tags, note, then the asked columns.</summary>
+    /// <summary>The run table as CSV (RFC 4180 quoting, by Sep): the run's fields, tags, note, then the asked columns.</summary>
     public static string TableCsv(IReadOnlyList<RunRecord> runs, IReadOnlyList<RunColumn> columns)
     {
-        static string Q(string? v) => v is null ? "" : v.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + v.Replace("\"", "\"\"") + "\"" : v;
-        var sb = new StringBuilder("id,name,status,method,dataset,step,total_steps,created,tags,note");
-        foreach (var c in columns) sb.Append(',').Append(Q(c.Label));
-        sb.Append('\n');
-        foreach (var r in runs)
+        var sb = new StringBuilder();
+        using (var csv = CsvWriter(sb))
         {
-            var view = RunView.From(r, columns);
-            sb.Append(string.Join(',', new[] { r.Id, r.Name, view.Status, r.Method, r.Dataset, r.Step.ToString(CultureInfo.InvariantCulture), r.TotalSteps.ToString(CultureInfo.InvariantCulture),
-                r.CreatedUtc.ToString("o", CultureInfo.InvariantCulture), string.Join(' ', r.Tags), r.Note }.Select(Q)));
-            foreach (var c in columns)
-                sb.Append(',').Append(Q(view.Columns![c.Label] switch { double d => d.ToString("R", CultureInfo.InvariantCulture), null => "", var o => o.ToString() }));
-            sb.Append('\n');
+            using (var header = csv.NewRow())
+            {
+                string[] names = ["id", "name", "status", "method", "dataset", "step", "total_steps", "created", "tags", "note"];
+                for (int i = 0; i < names.Length; i++) header[i].Set(names[i]);
+                for (int i = 0; i < columns.Count; i++) header[names.Length + i].Set(columns[i].Label);
+            }
+            foreach (var r in runs)
+            {
+                var view = RunView.From(r, columns);
+                using var row = csv.NewRow();
+                row[0].Set(r.Id);
+                row[1].Set(r.Name);
+                row[2].Set(view.Status);
+                row[3].Set(r.Method);
+                row[4].Set(r.Dataset);
+                row[5].Format(r.Step);
+                row[6].Format(r.TotalSteps);
+                row[7].Format(r.CreatedUtc, "o");
+                row[8].Set(string.Join(' ', r.Tags));
+                row[9].Set(r.Note);
+                for (int i = 0; i < columns.Count; i++)
+                {
+                    var col = row[10 + i];
+                    switch (view.Columns![columns[i].Label])
+                    {
+                        case double d: col.Format(d, "R"); break;
+                        case null: col.Set(""); break;
+                        case var o: col.Set(o.ToString()); break;
+                    }
+                }
+            }
         }
         return sb.ToString();
     }
@@ -369,21 +392,37 @@ public static class RunsApi
     public static string MetricsCsv(IReadOnlyList<MetricPoint> points)
     {
         var keys = points.SelectMany(p => p.Values.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
-        var sb = new StringBuilder("step");
-        foreach (var k in keys) sb.Append(',').Append(k);
-        sb.Append('\n');
-        foreach (var p in points)
+        var sb = new StringBuilder();
+        using (var csv = CsvWriter(sb))
         {
-            sb.Append(p.Step.ToString(CultureInfo.InvariantCulture));
-            foreach (var k in keys)
+            using (var header = csv.NewRow())
             {
-                sb.Append(',');
-                if (p.Values.TryGetValue(k, out var v)) sb.Append(v.ToString("R", CultureInfo.InvariantCulture));
+                header[0].Set("step");
+                for (int i = 0; i < keys.Count; i++) header[1 + i].Set(keys[i]);
             }
-            sb.Append('\n');
+            foreach (var p in points)
+            {
+                using var row = csv.NewRow();
+                row[0].Format(p.Step);
+                for (int i = 0; i < keys.Count; i++)
+                {
+                    if (p.Values.TryGetValue(keys[i], out var v)) row[1 + i].Format(v, "R");
+                    else row[1 + i].Set("");
+                }
+            }
         }
         return sb.ToString();
     }
+
+    /// <summary>
+    /// CSV with Sep: comma-separated, a field holding a comma, quote or line break quoted with its quotes
+    /// doubled (RFC 4180), numbers in the invariant culture. Rows end with "\n" on every platform (Sep ends
+    /// them with its TextWriter's NewLine, which is "\r\n" on Windows). The header is written as the first
+    /// row (column labels need not be unique names).
+    /// </summary>
+    private static SepWriter CsvWriter(StringBuilder sb) =>
+        Sep.New(',').Writer(o => o with { WriteHeader = false, Escape = true, CultureInfo = CultureInfo.InvariantCulture })
+            .To(new StringWriter(sb, CultureInfo.InvariantCulture) { NewLine = "\n" });
 
     private static readonly JsonSerializerOptions Line = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
