@@ -199,6 +199,24 @@ public static class EventFileReader
         return (types, tags);
     }
 
+    /// <summary>HParamsPluginData's experiment: each hparam's discrete domain (google.protobuf.Value items: number, text or bool), where it has one.</summary>
+    public static Dictionary<string, List<object>> ExperimentDomains(byte[] pluginContent)
+    {
+        var e = Parse(pluginContent).Single(f => f.Number == 2).AsMessage;
+        var result = new Dictionary<string, List<object>>();
+        foreach (var h in e.Where(f => f.Number == 4).Select(f => f.AsMessage))
+        {
+            var domain = h.FirstOrDefault(x => x.Number == 5);
+            if (domain is null) continue;
+            result[h.Single(x => x.Number == 1).AsString] = domain.AsMessage.Where(v => v.Number == 1).Select(v =>
+            {
+                var value = v.AsMessage.Single();
+                return value.Number switch { 2 => (object)value.AsDouble, 3 => value.AsString, 4 => value.Bits != 0, _ => throw new InvalidDataException($"domain value kind {value.Number}") };
+            }).ToList();
+        }
+        return result;
+    }
+
     /// <summary>HParamsPluginData's session_end_info.status.</summary>
     public static int SessionEndStatus(byte[] pluginContent) =>
         (int)Parse(pluginContent).Single(f => f.Number == 4).AsMessage.Single(f => f.Number == 1).Bits;

@@ -133,6 +133,15 @@ public class TensorboardTests
             Assert.Equal(3, types["kl_coef"]); // DATA_TYPE_FLOAT64
             Assert.Equal(2, types["whiten_rewards"]); // DATA_TYPE_BOOL
             Assert.Equal(1, types["method"]); // DATA_TYPE_STRING
+            // Fixed sets of values are the dashboard's discrete domains: every method as a settings file spells it, bools false/true; free values none.
+            var domains = Reader.ExperimentDomains(hp.Single(v => v.Tag == "_hparams_/experiment").PluginContent!);
+            Assert.Equal(Enum.GetValues<TrainingMethod>().Length, domains["method"].Count);
+            Assert.Contains("seqgan-rollout", domains["method"]);
+            Assert.Contains("rlhf-proxy", domains["method"]);
+            Assert.Equal([false, true], domains["whiten_rewards"].Cast<bool>());
+            Assert.False(domains.ContainsKey("kl_coef"));
+            Assert.False(domains.ContainsKey("generator"));
+            Assert.All(domains["method"], v => Assert.Equal(v, new RunSettings().With("method", (string)v).Get("method"))); // each value is one a setting accepts
             Assert.Equal(logged.Select(l => l.Tag).Distinct().Order(StringComparer.Ordinal), metricTags.Order(StringComparer.Ordinal));
             Assert.Equal(1, Reader.SessionEndStatus(hp.Single(v => v.Tag == "_hparams_/session_end_info").PluginContent!)); // STATUS_SUCCESS
         }

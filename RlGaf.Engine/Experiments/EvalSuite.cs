@@ -229,6 +229,8 @@ public static class EvalSuite
             ct.ThrowIfCancellationRequested();
             progress?.Invoke(total, total);
         }
+        // Not ++done inside the call: ?. skips evaluating its arguments when nobody listens.
+        void Done() { done++; progress?.Invoke(done, total); }
         if (o.Executor is null)
         {
             var elsewhere = new List<(string Method, int Seed)>();
@@ -240,7 +242,7 @@ public static class EvalSuite
                 {
                     log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: finished in an earlier sitting, kept ({dir})");
                     runs.Add(kept);
-                    progress?.Invoke(++done, total);
+                    Done();
                     continue;
                 }
                 using var claim = TryClaim(dir);
@@ -251,9 +253,9 @@ public static class EvalSuite
                     continue;
                 }
                 // A worker may have finished it between the record check and the claim.
-                if (o.Resume && ReadRecord(dir) is { } justKept) { runs.Add(justKept); progress?.Invoke(++done, total); continue; }
+                if (o.Resume && ReadRecord(dir) is { } justKept) { runs.Add(justKept); Done(); continue; }
                 runs.Add(RunClaimed(o, method, seed, dir, modelsRoot, $"[{done + 1}/{total}]", log, ct));
-                progress?.Invoke(++done, total);
+                Done();
             }
             if (!aggregate) return null;
             // The runs other workers hold: wait until they let go, then keep their record, or (a worker that died) train it here.
@@ -262,7 +264,7 @@ public static class EvalSuite
                 var dir = RunDirOf(o, method, seed);
                 using var claim = WaitForClaim(dir, log, ct);
                 runs.Add(ReadRecord(dir) ?? RunClaimed(o with { Resume = true }, method, seed, dir, modelsRoot, $"[{done + 1}/{total}]", log, ct));
-                progress?.Invoke(++done, total);
+                Done();
             }
             // Back in the suite's order (seed, then method), whichever worker finished first.
             runs = [.. runs.OrderBy(r => r.Seed).ThenBy(r => o.Methods.ToList().IndexOf(r.Method))];

@@ -61,7 +61,7 @@ public sealed class EventFileWriter : IDisposable
     /// <summary>The HParams experiment: every setting with its help, and the metric tags (the dashboard's columns).</summary>
     public void Experiment(RunSettings settings, IEnumerable<string> metricTags, double time) =>
         Write(EventMessages.SummaryEvent(time, 0, s => EventMessages.Experiment(s,
-            RunSettings.Metadata.Select(m => (m.Key, m.Help, EventMessages.SettingValue(settings, m.Key))), metricTags, time)));
+            RunSettings.Metadata.Select(m => (m.Key, m.Help, EventMessages.SettingValue(settings, m.Key), EventMessages.SettingDomain(m.Key))), metricTags, time)));
 
     /// <summary>The session's end: its status as the HParams dashboard shows it.</summary>
     public void SessionEnd(RunStatus status, long step, double? wallTime = null)

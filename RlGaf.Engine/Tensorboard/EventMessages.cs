@@ -57,15 +57,21 @@ internal static class EventMessages
         }));
 
     /// <summary>
-    /// Experiment{time_created_secs 3, hparam_infos 4 {name 1, description 3, type 4}, metric_infos 5 {name 1 {group 1, tag 2}}}:
-    /// the HParams dashboard's columns.
+    /// Experiment{time_created_secs 3, hparam_infos 4 {name 1, description 3, type 4, domain_discrete 5 (ListValue{values 1})},
+    /// metric_infos 5 {name 1 {group 1, tag 2}}}: the HParams dashboard's columns; a setting with a fixed set of values
+    /// (an enum, a bool) gives them as its discrete domain, so the dashboard offers them as filter checkboxes.
     /// </summary>
-    public static void Experiment(ProtoWriter summary, IEnumerable<(string Name, string Description, object Example)> hparams, IEnumerable<string> metricTags, double time) =>
+    public static void Experiment(ProtoWriter summary, IEnumerable<(string Name, string Description, object Example, IReadOnlyList<object>? Domain)> hparams,
+        IEnumerable<string> metricTags, double time) =>
         HParams(summary, ExperimentTag, d => d.Int(1, 0).Message(2, e =>
         {
             e.Double(3, time);
-            foreach (var (name, description, example) in hparams)
-                e.Message(4, h => h.String(1, name).String(3, description).Int(4, example switch { bool => 2, double or int or long or float => 3, _ => 1 }));
+            foreach (var (name, description, example, domain) in hparams)
+                e.Message(4, h =>
+                {
+                    h.String(1, name).String(3, description).Int(4, example switch { bool => 2, double or int or long or float => 3, _ => 1 });
+                    if (domain is { Count: > 0 }) h.Message(5, list => { foreach (var v in domain) list.Message(1, x => WriteValue(x, v)); });
+                });
             foreach (var tag in metricTags)
                 e.Message(5, m => m.Message(1, n => n.String(1, "").String(2, tag)));
         }));
@@ -84,6 +90,15 @@ internal static class EventMessages
             case int i: v.Double(2, i); break;
             default: v.String(3, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""); break;
         }
+    }
+
+    /// <summary>The values a setting can take when they are a fixed set: an enum's names as settings files spell them, or false and true.</summary>
+    public static IReadOnlyList<object>? SettingDomain(string key)
+    {
+        var m = RunSettings.MetadataOf(key);
+        if (m.Type == typeof(bool)) return [false, true];
+        if (m.Type.IsEnum) return Enum.GetNames(m.Type).Select(n => (object)System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(n)).ToList();
+        return null;
     }
 
     /// <summary>A setting as an HParams value: numbers and booleans typed, everything else (enums, paths) as text.</summary>
