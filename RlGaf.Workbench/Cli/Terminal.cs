@@ -6,7 +6,9 @@ namespace RlGaf.Workbench.Cli;
 /// Whether the long verbs draw Spectre.Console progress (train/resume, pretrain, eval, bench: on stderr)
 /// and tables (runs: on stdout), and the console they draw on. A stream that is redirected (a file, a
 /// pipe, CI, the tests' child processes) gets no console: the caller prints its plain lines, which
-/// scripts and tests read. One place decides, so every verb behaves the same way.
+/// scripts and tests read. One place decides, so every verb behaves the same way. Spectre.Console calls
+/// the console interactive only when stdin, stdout and stderr are all terminals, so <c>--json &gt; FILE</c>
+/// also gets the plain lines (as train did before the other verbs shared this).
 /// </summary>
 internal static class Terminal
 {
