@@ -14,22 +14,47 @@ namespace RlGaf.Workbench.Tests.Cli;
 /// </summary>
 public partial class TerminalProgressTests
 {
-    /// <summary>A console that draws as an interactive ANSI terminal of <paramref name="width"/> columns would.</summary>
-    private static IAnsiConsole ForcedTerminal(StringWriter writer, int width = 160)
+    /// <summary>
+    /// What a terminal would be sent, kept in a StringWriter that the display's threads write through a
+    /// synchronized wrapper, so the test can read it while they draw.
+    /// </summary>
+    private sealed class Screen
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(writer),
-            Ansi = AnsiSupport.Yes,
-            ColorSystem = ColorSystemSupport.Standard,
-            Interactive = InteractionSupport.Yes,
-        });
-        console.Profile.Width = width;
-        return console;
-    }
+        private readonly StringWriter _inner = new();
+        private readonly TextWriter _writer;
 
-    /// <summary>The text a terminal shows, the escape sequences that coloured it and moved the cursor removed.</summary>
-    private static string Shown(StringWriter writer) => Escapes().Replace(writer.ToString(), "");
+        public Screen() => _writer = TextWriter.Synchronized(_inner);
+
+        /// <summary>A console that draws as an interactive ANSI terminal of <paramref name="width"/> columns would.</summary>
+        public IAnsiConsole Console(int width = 160)
+        {
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(_writer),
+                Ansi = AnsiSupport.Yes,
+                ColorSystem = ColorSystemSupport.Standard,
+                Interactive = InteractionSupport.Yes,
+            });
+            console.Profile.Width = width;
+            return console;
+        }
+
+        /// <summary>The text shown so far, the escape sequences that coloured it and moved the cursor removed.</summary>
+        public string Shown()
+        {
+            lock (_writer) return Escapes().Replace(_inner.ToString(), ""); // the wrapper's methods lock on itself
+        }
+
+        /// <summary>The text shown once <paramref name="pattern"/> has been drawn (the display redraws a few times a second).</summary>
+        public string Drawn(string pattern)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            string shown;
+            while (!Regex.IsMatch(shown = Shown(), pattern) && clock.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(LiveProgress.Period);
+            Assert.Matches(pattern, shown);
+            return shown;
+        }
+    }
 
     [GeneratedRegex(@"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[=>78]")]
     private static partial Regex Escapes();
@@ -39,19 +64,16 @@ public partial class TerminalProgressTests
     [Fact]
     public void Pretrain_on_a_terminal_draws_a_bar_with_step_loss_and_time()
     {
-        var screen = new StringWriter();
+        var screen = new Screen();
         var plain = new StringWriter();
-        using (var p = new PretrainProgress(200, ForcedTerminal(screen), plain))
+        using (var p = new PretrainProgress(200, screen.Console(), plain))
         {
             for (int s = 1; s <= 120; s++) p.Step(Step(s, 200));
-            Thread.Sleep(3 * LiveProgress.Period); // a frame mid-way: time left is known
-            string midway = Shown(screen);
-            Assert.Contains("step 120/200  loss 2.8000", midway);
-            Assert.Matches(@"step 120/200  loss 2\.8000  \d+\.\ds, about \d+\.\ds left", midway);
+            screen.Drawn(@"step 120/200  loss 2\.8000  \d+\.\ds, about \d+\.\ds left"); // a frame mid-way: time left is known
             p.Evaluation(100, 2.5);
             for (int s = 121; s <= 200; s++) p.Step(Step(s, 200));
         }
-        string shown = Shown(screen);
+        string shown = screen.Shown();
         Assert.Contains("pretrain", shown);
         Assert.Contains("step 200/200  loss 2.0000  held-out 2.5000", shown); // the last frame stays on screen
         Assert.Contains("100%", shown);
@@ -102,17 +124,16 @@ public partial class TerminalProgressTests
     [Fact]
     public void Eval_on_a_terminal_shows_each_workers_run_and_phase_and_the_suites_time_left()
     {
-        var screen = new StringWriter();
+        var screen = new Screen();
         var plain = new StringWriter();
-        using (var status = new SuiteProgress("synthetic-reviews", 4, ForcedTerminal(screen), plain))
+        using (var status = new SuiteProgress("synthetic-reviews", 4, screen.Console(), plain))
         {
             foreach (var line in SuiteLog.Take(4)) status.Log(line);
-            Thread.Sleep(3 * LiveProgress.Period);
-            Assert.Matches(@"run 1/4 sft seed 1 .* pretraining step 100/300, loss 3\.210", Shown(screen));
+            screen.Drawn(@"run 1/4 sft seed 1 .* pretraining step 100/300, loss 3\.210");
             foreach (var line in SuiteLog.Skip(4)) status.Log(line);
             status.Progress(1, 4);
         }
-        string shown = Shown(screen);
+        string shown = screen.Shown();
         foreach (var line in SuiteLog) Assert.Contains(line + "\n", shown); // every log line, the helper's too, scrolls above the status
         // The last frame: the suite's count and time left; each worker's run and phase.
         Assert.Matches(@"eval synthetic-reviews .* 1 of 4 runs done  \d+\.\ds, about \d+\.\ds left", shown);
@@ -136,14 +157,13 @@ public partial class TerminalProgressTests
     [Fact]
     public void Eval_counts_kept_runs_as_done_but_estimates_time_left_from_runs_trained_now()
     {
-        var screen = new StringWriter();
-        using (var status = new SuiteProgress("imdb", 3, ForcedTerminal(screen), new StringWriter()))
+        var screen = new Screen();
+        using (var status = new SuiteProgress("imdb", 3, screen.Console(), new StringWriter()))
         {
             status.Log("[1/3] sft seed 1: finished in an earlier sitting, kept (eval-out/i/runs/sft-seed1)");
             status.Log("[2/3] ppo seed 1: 12 generator updates in eval-out/i/runs/ppo-seed1 (continuing the run that was cut off)");
             status.Log("  continuing from the checkpoint at step 6");
-            Thread.Sleep(3 * LiveProgress.Period);
-            string before = Shown(screen);
+            string before = screen.Drawn(@"run 2/3 ppo seed 1 .* training step 6/12");
             Assert.Matches(@"1 of 3 runs done  \d+\.\ds\s", before); // nothing trained yet in this sitting: no estimate
             Assert.DoesNotContain("left", before);
             Assert.Matches(@"run 2/3 ppo seed 1 .* training step 6/12", before);
@@ -153,19 +173,18 @@ public partial class TerminalProgressTests
     [Fact]
     public void Bench_on_a_terminal_names_the_section_under_way_and_each_that_ended()
     {
-        var screen = new StringWriter();
+        var screen = new Screen();
         var plain = new StringWriter();
-        using (var status = new BenchStatus(ForcedTerminal(screen), plain))
+        using (var status = new BenchStatus(screen.Console(), plain))
         {
             status.Section("matmul peak");
             status.Log("matmul/square_256_gflops = 180.2 GFLOP/s");
-            Thread.Sleep(3 * LiveProgress.Period);
-            Assert.Matches(@"bench: matmul peak .*\d+\.\ds  matmul/square_256_gflops = 180\.2 GFLOP/s", Shown(screen));
+            screen.Drawn(@"bench: matmul peak .*\d+\.\ds  matmul/square_256_gflops = 180\.2 GFLOP/s");
             status.Section("tokenizer");
             status.Log("tokenizer/gpt2_tokens_per_s = 3.1e+06 tokens/s");
             status.Finish();
         }
-        string shown = Shown(screen);
+        string shown = screen.Shown();
         Assert.Matches(@"done: matmul peak in \d+\.\ds\n", shown);
         Assert.Matches(@"done: tokenizer in \d+\.\ds\n", shown);
         Assert.True(shown.IndexOf("done: matmul peak", StringComparison.Ordinal) < shown.IndexOf("tokenizer/gpt2_tokens_per_s = 3.1e+06 tokens/s\n", StringComparison.Ordinal));
@@ -199,9 +218,9 @@ public partial class TerminalProgressTests
             new("20261127-020000-aa01", "ppo-kl", "running", null, "ppo", "imdb", 40, 120, created, created, new Dictionary<string, double>(),
                 Phase: new RlGaf.Workbench.Storage.PhaseState { Name = "pretraining", Step = 300, Total = 1500 }),
         };
-        var screen = new StringWriter();
-        ForcedTerminal(screen, width: 220).Write(RunsCommand.TerminalTable(runs, [best]));
-        string shown = Shown(screen);
+        var screen = new Screen();
+        screen.Console(220).Write(RunsCommand.TerminalTable(runs, [best]));
+        string shown = screen.Shown();
         var header = shown.Split('\n').First(l => l.Contains("status"));
         string[] columns = ["id", "name", "status", "method", "dataset", "step", "positive", "valid", "max(align/positive-rate)", "created", "tags"];
         foreach (var c in columns) Assert.Contains($" {c} ", header);
