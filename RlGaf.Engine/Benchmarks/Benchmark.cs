@@ -57,7 +57,9 @@ public static class Benchmark
         "MFU = tokens/s x (6 N + 12 L T E) / peak, N = parameters used in matmuls (token embedding counted once as the tied LM head, position table excluded), " +
         "L layers, T context (window), E width; tokens = target tokens (padding excluded); peak = the best measured dense fp32 matmul";
 
-    public static BenchReport Run(BenchOptions o, Action<string>? log = null)
+    /// <param name="log">The figures as they are measured, and what each part is doing.</param>
+    /// <param name="section">The name of each part as it starts (for a live status; not part of the log).</param>
+    public static BenchReport Run(BenchOptions o, Action<string>? log = null, Action<string>? section = null)
     {
         var figures = new List<BenchFigure>();
         var notes = new List<string>();
@@ -69,6 +71,7 @@ public static class Benchmark
         int threads = get_num_threads();
 
         // 1. Dense fp32 matmul peak: the best over a sweep of shapes (MatmulPeak), the winner named.
+        section?.Invoke("matmul peak");
         int tinyVocab = TinyMleWorkload.Vocabulary(TinyMleWorkload.TrainingTexts(o.Quick ? 3000 : new PretrainSettings().TrainDocuments)).Size;
         var (best, sweep) = MatmulPeak.Sweep(MatmulPeak.Shapes(tinyVocab, o.Quick), o.Quick, o.Device);
         double peak = best.Gflops;
@@ -78,6 +81,7 @@ public static class Benchmark
         notes.Add($"matmul peak won by {best.Shape.Name} ({best.Shape.M}x{best.Shape.K}x{best.Shape.N}) at {threads} threads");
 
         // 2. MLE at the default tiny configuration, with resident memory at two steps of the same run.
+        section?.Invoke("MLE, tiny model");
         var (mleTps, mleFlopsPerToken, rss1, rss2) = TinyMle(o, notes);
         Add(new("mle_tiny/tokens_per_s", mleTps, "tokens/s", "median per-step throughput after warm-up (n_embd 128, 3 layers, 4 heads, window 64, batch 32, compact vocab)"));
         Add(new("mle_tiny/mfu", mleTps * mleFlopsPerToken / (peak * 1e9), "fraction of peak", MfuFormula, new BenchTarget(0.5, false, ">= 0.5")));
@@ -86,20 +90,24 @@ public static class Benchmark
         Add(new("memory/rss_growth", (double)rss2 / rss1 - 1, "fraction", $"(rss@{o.RssSecondStep} - rss@{o.RssFirstStep}) / rss@{o.RssFirstStep}", new BenchTarget(0.10, true, "< 0.10")));
 
         // 3. MLE at GPT-2 small's shape.
+        section?.Invoke("MLE, GPT-2 small shape");
         var (smallTps, smallFlops) = Gpt2SmallMle(o, notes);
         Add(new("mle_gpt2_small/tokens_per_s", smallTps, "tokens/s", o.HfModelDir is null ? "random weights, GPT-2 small shape" : $"weights from {o.HfModelDir}"));
         Add(new("mle_gpt2_small/mfu", smallTps * smallFlops / (peak * 1e9), "fraction of peak", "same formula", new BenchTarget(0.5, false, ">= 0.5")));
 
         // 4. Generation with and without the KV cache.
+        section?.Invoke("generation");
         var (cached, uncached) = Generation(o);
         Add(new("generate/kv_cache_new_tokens_per_s", cached, "tokens/s", "tiny shape (n_positions 128), batch 16, 64 new tokens, prompt 8 tokens"));
         Add(new("generate/no_cache_new_tokens_per_s", uncached, "tokens/s", "same, recomputing the whole sequence each step"));
         Add(new("generate/kv_cache_speedup", cached / uncached, "x", "cached / uncached", new BenchTarget(3, false, ">= 3x")));
 
         // 5. One adversarial step per method, broken down.
+        section?.Invoke("adversarial steps");
         foreach (var f in AdversarialSteps(o, notes, log)) Add(f);
 
         // 6. Tokenizer throughput.
+        section?.Invoke("tokenizer");
         Add(new("tokenizer/gpt2_tokens_per_s", TokenizerThroughput(o), "tokens/s", "Gpt2Tokenizer.Encode over synthetic reviews, one thread"));
         return new BenchReport(threads, o.Quick, o.Device.ToString(), figures, notes);
     }

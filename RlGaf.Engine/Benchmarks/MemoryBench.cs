@@ -85,7 +85,8 @@ public static class MemoryBench
 {
     private const double Mb = 1048576.0;
 
-    public static BenchReport Run(MemoryBenchOptions o, Device device, Action<string>? log = null)
+    /// <param name="section">The name of each part as it starts (for a live status; not part of the log).</param>
+    public static BenchReport Run(MemoryBenchOptions o, Device device, Action<string>? log = null, Action<string>? section = null)
     {
         var figures = new List<BenchFigure>();
         var notes = new List<string>();
@@ -94,9 +95,11 @@ public static class MemoryBench
             figures.Add(f);
             log?.Invoke($"{f.Key} = {f.Value.ToString("G4", CultureInfo.InvariantCulture)} {f.Unit}");
         }
+        section?.Invoke("memory of the tiny MLE run");
         TinyMle(o, device, Add, notes, log);
         if (o.PpoLayers > 0)
         {
+            section?.Invoke("memory of a PPO step");
             log?.Invoke("PPO step(s) ...");
             if (o.Head is PpoHead.Chunked or PpoHead.Both) foreach (var f in PpoStep(o, device, legacy: false, notes)) Add(f);
             if (o.Head is PpoHead.Legacy or PpoHead.Both) foreach (var f in PpoStep(o, device, legacy: true, notes)) Add(f);

@@ -52,13 +52,17 @@ internal static class BenchCommand
         BenchReport report;
         PeerReport? peerReport = null;
         SharedCoresReport? sharedReport = null;
-        if (memory is not null)
-            report = MemoryBench.Run((quick ? MemoryBenchOptions.QuickDefaults(memory) : memory) with { FirstStep = o.RssFirstStep, Steps = o.RssSecondStep },
-                device, m => Console.Error.WriteLine(m));
-        else
+        using (var status = new BenchStatus(Terminal.Error()))
         {
-            report = compare.MainFigures ? Benchmark.Run(o, m => Console.Error.WriteLine(m)) : new BenchReport(TorchSharp.torch.get_num_threads(), quick, device.ToString(), [], []);
-            (peerReport, sharedReport) = BenchComparisons.Run(compare, device, m => Console.Error.WriteLine(m));
+            if (memory is not null)
+                report = MemoryBench.Run((quick ? MemoryBenchOptions.QuickDefaults(memory) : memory) with { FirstStep = o.RssFirstStep, Steps = o.RssSecondStep },
+                    device, status.Log, status.Section);
+            else
+            {
+                report = compare.MainFigures ? Benchmark.Run(o, status.Log, status.Section) : new BenchReport(TorchSharp.torch.get_num_threads(), quick, device.ToString(), [], []);
+                (peerReport, sharedReport) = BenchComparisons.Run(compare, device, status.Log, status.Section);
+            }
+            status.Finish();
         }
         if (json)
         {

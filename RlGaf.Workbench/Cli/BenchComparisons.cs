@@ -17,20 +17,26 @@ internal sealed record BenchComparisonOptions(bool Peer, bool Shared, bool MainF
 internal static class BenchComparisons
 {
     /// <summary>Runs what the options ask for; each result is a JSON-ready object (null when not asked).</summary>
-    public static (PeerReport? Peer, SharedCoresReport? Shared) Run(BenchComparisonOptions o, torch.Device device, Action<string> log)
+    /// <param name="section">The name of each comparison as it starts (for a live status; not part of the log).</param>
+    public static (PeerReport? Peer, SharedCoresReport? Shared) Run(BenchComparisonOptions o, torch.Device device, Action<string> log, Action<string>? section = null)
     {
         PeerReport? peer = null;
         SharedCoresReport? shared = null;
         int threads = torch.get_num_threads();
         if (o.Peer)
         {
+            section?.Invoke("PyTorch peer");
             int docs = o.Quick ? 3000 : new Engine.Training.PretrainSettings().TrainDocuments;
             int vocab = TinyMleWorkload.Vocabulary(TinyMleWorkload.TrainingTexts(docs)).Size;
             peer = PeerBench.Run(PeerSpec.Default(threads, vocab, o.Quick), device, o.Python, log);
         }
         // The probes run as users' trainings do: with --threads given, that count; without, the automatic count (Runtime/CoreShare.cs).
         int probeThreads = Engine.Runtime.TorchRuntime.ThreadsFixed ? threads : 0;
-        if (o.Shared) shared = SharedCoresBench.Run(() => ProbeProcess(o.ProbeSteps, probeThreads), probeThreads, log);
+        if (o.Shared)
+        {
+            section?.Invoke("shared cores");
+            shared = SharedCoresBench.Run(() => ProbeProcess(o.ProbeSteps, probeThreads), probeThreads, log);
+        }
         return (peer, shared);
     }
 

@@ -24,7 +24,10 @@ internal static class EvalCommand
             catch (Exception e) when (e is FileNotFoundException or InvalidDataException) { throw new UsageException($"--resume: {e.Message}"); }
             Engine.Runtime.TorchRuntime.SetThreads(saved.Threads);
             if (worker is not null) return HelperWorker(saved, savedCommand, worker);
-            return Report(LocalWorkers.Run(saved, savedCommand, workers, fresh: false), asJson);
+            SuiteResult resumed;
+            using (var resumeStatus = new SuiteProgress(saved.Suite, saved.Seeds * saved.Methods.Count, Terminal.Error()))
+                resumed = LocalWorkers.Run(saved, savedCommand, workers, fresh: false, resumeStatus.Log, resumeStatus.Progress);
+            return Report(resumed, asJson);
         }
         string suite = args.Required("--suite");
         int seeds = args.Int("--seeds", 1, 100) ?? 3;
@@ -63,22 +66,33 @@ internal static class EvalCommand
             Sets = sets.Select(kv => KeyValuePair.Create(kv.Key, kv.Value)).ToList(), // saved in suite.json: a resume applies them again
             Methods = methods is null ? SuiteOptions.DefaultMethods : methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
+        SuiteProgress? status = null; // once the options are checked: nothing is drawn before a refusal
         if (slurm is not null)
         {
-            var runner = new Cluster.SlurmSuiteRunner(slurm, maxParallel, m => Console.Error.WriteLine(m));
+            var runner = new Cluster.SlurmSuiteRunner(slurm, maxParallel, m => status!.Log(m));
             o = o with { Executor = (tasks, ct) => runner.Run(outDir, suite, tasks, ct) };
         }
         try { o.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         var commandLine = "RlGaf.Workbench eval " + string.Join(' ', Environment.GetCommandLineArgs().SkipWhile(a => a != "eval").Skip(1));
-        SuiteResult result;
-        try { result = slurm is null ? LocalWorkers.Run(o, commandLine, Math.Max(1, maxParallel), fresh: true) : EvalSuite.Run(o, commandLine, m => Console.Error.WriteLine(m)); }
-        catch (Cluster.SlurmException e)
+        SuiteResult? result = null;
+        string? failed = null;
+        using (status = new SuiteProgress(suite, seeds * o.Methods.Count, Terminal.Error()))
         {
-            Console.Error.WriteLine($"error: eval: {e.Message}");
+            try
+            {
+                result = slurm is null
+                    ? LocalWorkers.Run(o, commandLine, Math.Max(1, maxParallel), fresh: true, status.Log, status.Progress)
+                    : EvalSuite.Run(o, commandLine, status.Log, status.Progress);
+            }
+            catch (Cluster.SlurmException e) { failed = e.Message; }
+        }
+        if (failed is not null)
+        {
+            Console.Error.WriteLine($"error: eval: {failed}");
             return 1;
         }
-        return Report(result, json);
+        return Report(result!, json);
     }
 
     /// <summary>eval --resume DIR --worker I/K: trains the runs it can claim, then leaves the table to worker 0.</summary>

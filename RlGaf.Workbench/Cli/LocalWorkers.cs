@@ -14,18 +14,19 @@ namespace RlGaf.Workbench.Cli;
 /// </summary>
 internal static class LocalWorkers
 {
-    public static SuiteResult Run(SuiteOptions o, string commandLine, int workers, bool fresh)
+    /// <param name="log">Every line of the suite's log, the helpers' prefixed "[worker i] " (eval prints them all).</param>
+    /// <param name="progress">Runs done of all, as worker 0 counts them.</param>
+    public static SuiteResult Run(SuiteOptions o, string commandLine, int workers, bool fresh, Action<string> log, Action<int, int>? progress = null)
     {
-        Action<string> log = m => Console.Error.WriteLine(m);
-        if (workers <= 1) return EvalSuite.Run(o, commandLine, log);
+        if (workers <= 1) return EvalSuite.Run(o, commandLine, log, progress);
         // The helpers read suite.json, and take what they find finished: a new suite clears the folder's old runs first.
         EvalSuite.Save(o, commandLine);
         if (fresh && Directory.Exists(Path.Combine(o.OutDir, "runs"))) Directory.Delete(Path.Combine(o.OutDir, "runs"), true);
-        var helpers = Enumerable.Range(1, workers - 1).Select(i => Start(o.OutDir, i, workers)).ToList();
+        var helpers = Enumerable.Range(1, workers - 1).Select(i => Start(o.OutDir, i, workers, log)).ToList();
         log($"{workers} workers share {o.OutDir} (this one and {workers - 1} helper process{(workers > 2 ? "es" : "")})");
         try
         {
-            return EvalSuite.Run(o with { Resume = true, WorkerIndex = 0, WorkerCount = workers }, commandLine, log);
+            return EvalSuite.Run(o with { Resume = true, WorkerIndex = 0, WorkerCount = workers }, commandLine, log, progress);
         }
         finally
         {
@@ -40,7 +41,7 @@ internal static class LocalWorkers
     }
 
     /// <summary>This executable again as helper <paramref name="index"/>, its log lines prefixed with its number.</summary>
-    private static Process Start(string outDir, int index, int count)
+    private static Process Start(string outDir, int index, int count, Action<string> log)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable to start the suite's workers");
         var psi = new ProcessStartInfo(self) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
@@ -49,8 +50,8 @@ internal static class LocalWorkers
         foreach (var a in new[] { "eval", "--resume", Path.GetFullPath(outDir), "--worker", string.Create(CultureInfo.InvariantCulture, $"{index}/{count}") })
             psi.ArgumentList.Add(a);
         var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start worker {index}");
-        p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine($"[worker {index}] {line}"); };
-        p.OutputDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine($"[worker {index}] {line}"); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) log($"[worker {index}] {line}"); };
+        p.OutputDataReceived += (_, e) => { if (e.Data is { } line) log($"[worker {index}] {line}"); };
         p.BeginErrorReadLine();
         p.BeginOutputReadLine();
         return p;

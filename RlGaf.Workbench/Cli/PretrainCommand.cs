@@ -43,17 +43,9 @@ internal static class PretrainCommand
 
         Console.Error.WriteLine($"pretrain: corpus {settings.Corpus}, {settings.Mle.Steps} steps, batch {settings.Mle.BatchSize}, " +
                                 $"GPT-2 {settings.NLayer} layers x {settings.NEmbd} dims, {settings.NHead} heads, window {settings.NPositions}, device {device}");
-        int total = settings.Mle.Steps;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = Pretraining.Run(settings, outDir, device,
-            onStep: s =>
-            {
-                if (s.Step % 50 != 0 && s.Step != total) return;
-                double eta = clock.Elapsed.TotalSeconds / s.Step * (total - s.Step);
-                Console.Error.WriteLine($"step {s.Step,5}/{total}  loss {s.Loss:0.0000}  lr {s.LearningRate:0.00e+0}  " +
-                                        $"grad {s.GradNorm:0.00}  {s.TokensPerSecond / 1000:0.0}k tok/s  eta {CliCommon.Duration(eta)}");
-            },
-            onEval: (step, loss) => Console.Error.WriteLine($"step {step,5}/{total}  held-out loss {loss:0.0000}"));
+        PretrainResult result;
+        using (var progress = new PretrainProgress(settings.Mle.Steps, Terminal.Error()))
+            result = Pretraining.Run(settings, outDir, device, onStep: progress.Step, onEval: progress.Evaluation);
 
         var figures = new Dictionary<string, object?>
         {

@@ -3,6 +3,8 @@ using System.Text.Json;
 using RlGaf.Workbench.Api;
 using RlGaf.Workbench.Services;
 using RlGaf.Workbench.Storage;
+using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace RlGaf.Workbench.Cli;
 
@@ -106,6 +108,8 @@ internal static class RunsCommand
             return 0;
         }
         if (runs.Count == 0) { Console.WriteLine(o.Filter is null ? $"no runs in {where}" : $"no runs in {where} match '{o.Filter}'"); return 0; }
+        // On a terminal a Spectre table; redirected, the fixed-width text below, which scripts and tests read.
+        if (Terminal.Output() is { } console) { console.Write(TerminalTable(runs, columns)); return 0; }
         var extra = string.Concat(columns.Select(c => $" {Trim(c.Label, 14),14}"));
         Console.WriteLine($"{"id",-20} {"status",-12} {"method",-15} {"dataset",-18} {"step",11} {"positive",9} {"valid",7}{extra}  created           tags");
         foreach (var r in runs)
@@ -117,6 +121,41 @@ internal static class RunsCommand
         }
         return 0;
     }
+
+    /// <summary>
+    /// The run table as a terminal shows it: the plain text's columns, with the run's name after its id
+    /// (room the fixed-width text does not have), long cells wrapped rather than cut, the status coloured.
+    /// </summary>
+    internal static Table TerminalTable(IReadOnlyList<RunView> runs, IReadOnlyList<RunColumn> columns)
+    {
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn("id").AddColumn("name").AddColumn("status").AddColumn("method").AddColumn("dataset");
+        foreach (var h in new[] { "step", "positive", "valid" }.Concat(columns.Select(c => c.Label)))
+            table.AddColumn(new TableColumn(new Text(h)).RightAligned());
+        table.AddColumn("created").AddColumn("tags");
+        foreach (var r in runs)
+        {
+            string step = r.Phase is { } ph ? $"{ph.Name} {ph.Step}/{ph.Total}" : $"{r.Step}/{r.TotalSteps}";
+            var cells = new List<IRenderable>
+            {
+                new Text(r.Id), new Text(r.Name), new Text(r.Status, StatusStyle(r.Status)), new Text(r.Method), new Text(r.Dataset),
+                new Text(step), new Text(Fmt(r.Latest, "align/positive-rate")), new Text(Fmt(r.Latest, "oracle/valid-rate")),
+            };
+            cells.AddRange(columns.Select(c => new Text(Cell(r.Columns?.GetValueOrDefault(c.Label)))));
+            cells.Add(new Text(r.CreatedUtc.ToLocalTime().ToString("yyyy-MM-dd HH:mm", CultureInfo.CurrentCulture)));
+            cells.Add(new Text(string.Join(' ', r.Tags ?? [])));
+            table.AddRow(cells);
+        }
+        return table;
+    }
+
+    private static Style StatusStyle(string status) => status switch
+    {
+        "completed" => new Style(Color.Green),
+        "failed" or "interrupted" => new Style(Color.Red),
+        "running" or "pretraining" or "queued" => new Style(Color.Yellow),
+        _ => Style.Plain,
+    };
 
     private static string Cell(object? v) => v switch
     {

@@ -285,14 +285,11 @@ internal static class TrainCommand
 
         private readonly int _total;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly bool _tty = !Console.IsErrorRedirected && Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive;
+        private readonly bool _tty = Terminal.ErrorIsInteractive;
         private readonly object _gate = new();
         private readonly List<string> _messages = [];
         private readonly Dictionary<string, double> _metrics = [];
-        private readonly Spectre.Console.IAnsiConsole _console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
-        {
-            Out = new Spectre.Console.AnsiConsoleOutput(Console.Error),
-        });
+        private readonly Spectre.Console.IAnsiConsole _console = Terminal.Over(Console.Error);
         private readonly Task? _live;
         private volatile bool _done;
         private int _step, _lastPrinted = -1;
