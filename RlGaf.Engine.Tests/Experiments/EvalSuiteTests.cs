@@ -193,6 +193,44 @@ public class EvalSuiteTests
     }
 
     [Fact]
+    public async Task A_worker_trains_another_seed_while_a_second_process_pretrains_the_first_ones_start()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"rlgaf-defer-{Guid.NewGuid():N}");
+        try
+        {
+            var tiny = Tiny(root);
+            var o = tiny with { Seeds = 2, Methods = ["sft"], Adjust = s => tiny.Adjust!(s) with { Generator = "pretrain", PretrainSteps = 2 } };
+            // Another process is building seed 1's SFT start: its cache lock is held and nothing is published yet.
+            var cache = RunSetup.SftCacheDir(EvalSuite.SettingsFor(o, "sft", 1), Path.Combine(root, "models"));
+            Directory.CreateDirectory(Path.GetDirectoryName(cache)!);
+            var held = new FileStream(cache + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var suite = Task.Run(() => EvalSuite.Run(o, "test", log.Enqueue));
+            var deadline = DateTime.UtcNow.AddSeconds(300);
+            while (!log.Any(l => l.Contains("waiting for another run that builds", StringComparison.Ordinal)))
+            {
+                Assert.False(suite.IsCompleted, string.Join('\n', log) + suite.Exception);
+                Assert.True(DateTime.UtcNow < deadline, string.Join('\n', log));
+                await Task.Delay(50);
+            }
+            // Seed 2 was trained first, to the end, while seed 1's start was being built elsewhere.
+            var lines = log.ToList();
+            int seed2 = lines.FindIndex(l => l.Contains("sft seed 2: 4 generator updates", StringComparison.Ordinal));
+            int seed1 = lines.FindIndex(l => l.Contains("sft seed 1: 4 generator updates", StringComparison.Ordinal));
+            Assert.True(seed2 >= 0 && seed1 > seed2, string.Join('\n', lines));
+            Assert.Contains(lines.Skip(seed2).Take(seed1 - seed2), l => l.Contains("completed in", StringComparison.Ordinal));
+            held.Dispose(); // the other process died without publishing: this one builds seed 1's start itself
+            var result = await suite.WaitAsync(TimeSpan.FromSeconds(300));
+            Assert.Equal([1, 2], result.Runs.Select(r => r.Seed));
+            Assert.All(result.Runs, r => Assert.Equal("completed", r.Status));
+        }
+        finally
+        {
+            try { Directory.Delete(root, true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public void Workers_begin_at_their_own_share_of_the_seeds()
     {
         var o = new SuiteOptions { Seeds = 5, Methods = ["sft", "ppo"], WorkerIndex = 1, WorkerCount = 2 };

@@ -234,7 +234,10 @@ public static class EvalSuite
         if (o.Executor is null)
         {
             var elsewhere = new List<(string Method, int Seed)>();
-            foreach (var (method, seed) in LocalOrder(o))
+            var deferred = new List<(string Method, int Seed)>();
+            // First pass: a run whose seed's SFT start another worker is pretraining right now waits for the
+            // second pass, so this worker trains (or pretrains) something else instead of waiting on that lock.
+            foreach (var (method, seed, second) in LocalOrder(o).Select(x => (x.Method, x.Seed, false)).Concat(Deferred()))
             {
                 ct.ThrowIfCancellationRequested();
                 var dir = RunDirOf(o, method, seed);
@@ -243,6 +246,11 @@ public static class EvalSuite
                     log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: finished in an earlier sitting, kept ({dir})");
                     runs.Add(kept);
                     Done();
+                    continue;
+                }
+                if (!second && SftBuiltElsewhere(o, method, seed, modelsRoot))
+                {
+                    deferred.Add((method, seed));
                     continue;
                 }
                 using var claim = TryClaim(dir);
@@ -256,6 +264,10 @@ public static class EvalSuite
                 if (o.Resume && ReadRecord(dir) is { } justKept) { runs.Add(justKept); Done(); continue; }
                 runs.Add(RunClaimed(o, method, seed, dir, modelsRoot, $"[{done + 1}/{total}]", log, ct));
                 Done();
+            }
+            IEnumerable<(string, int, bool)> Deferred()
+            {
+                foreach (var (m, sd) in deferred) yield return (m, sd, true); // read after the first pass has filled it
             }
             if (!aggregate) return null;
             // The runs other workers hold: wait until they let go, then keep their record, or (a worker that died) train it here.
@@ -294,6 +306,17 @@ public static class EvalSuite
             int seed = (first + j) % o.Seeds + 1;
             foreach (var m in o.Methods) yield return (m, seed);
         }
+    }
+
+    /// <summary>Whether another process holds the lock of the SFT start this run needs and has not published it yet.</summary>
+    private static bool SftBuiltElsewhere(SuiteOptions o, string method, int seed, string modelsRoot)
+    {
+        var s = SettingsFor(o, method, seed);
+        if (s.Generator != "pretrain") return false;
+        var cache = RunSetup.SftCacheDir(s, modelsRoot);
+        if (File.Exists(Path.Combine(cache, ModelInfo.FileName)) || !File.Exists(cache + ".lock")) return false;
+        try { using var probe = new FileStream(cache + ".lock", FileMode.Open, FileAccess.ReadWrite, FileShare.None); return false; }
+        catch (IOException) { return true; }
     }
 
     /// <summary>RUN.claim beside a run's folder, held (an OS lock, gone with its process) while one worker trains that run.</summary>
@@ -390,7 +413,8 @@ public static class EvalSuite
         run.Log += m =>
         {
             if (m.StartsWith("pretrain", StringComparison.Ordinal) || m.StartsWith("reward model acc", StringComparison.Ordinal)
-                || m.StartsWith("IMDB", StringComparison.Ordinal) || m.StartsWith("checkpoint", StringComparison.Ordinal)) log?.Invoke("  " + m);
+                || m.StartsWith("IMDB", StringComparison.Ordinal) || m.StartsWith("checkpoint", StringComparison.Ordinal)
+                || m.StartsWith("waiting for another run", StringComparison.Ordinal)) log?.Invoke("  " + m);
         };
         run.Execute(cancellationToken: ct);
         var result = Summarise(method, seed, dir, run.Status.ToString().ToLowerInvariant(), journal);

@@ -33,6 +33,10 @@ public static class RunSetup
             ?? throw new ArgumentException($"dataset: '{dataset}' is not a known dataset (built in: {SyntheticReviewsTask.TaskName}; or imdb:PATH, squad:PATH, jsonl:PATH)."),
     };
 
+    /// <summary>The cache folder of a pretrained SFT start (generator = pretrain), shared by every run with the same data, steps and seed.</summary>
+    public static string SftCacheDir(RunSettings s, string modelsRoot) =>
+        Path.Combine(modelsRoot, $"sft-{DataTasks.CacheName(s.Dataset)}-{s.PretrainSteps}steps-seed{s.Seed}");
+
     /// <summary>
     /// Makes sure runDir/sft holds the SFT generator. generator = "pretrain" reuses a cached model
     /// trained with the same corpus, steps and seed, or trains one (minutes on CPU). Two runs that need
@@ -54,7 +58,7 @@ public static class RunSetup
                 if (s.Dataset != SyntheticReviewsTask.TaskName && !DataTasks.IsDataName(s.Dataset))
                     throw new ArgumentException($"generator: 'pretrain' trains on the built-in corpus or a dataset's own text; for dataset '{s.Dataset}' give a model directory.");
                 // Data corpora (imdb:, squad:, jsonl:) pretrain on their own training text; squad needs a longer window.
-                source = Path.Combine(modelsRoot, $"sft-{DataTasks.CacheName(s.Dataset)}-{s.PretrainSteps}steps-seed{s.Seed}");
+                source = SftCacheDir(s, modelsRoot);
                 if (!File.Exists(Path.Combine(source, ModelInfo.FileName)))
                 {
                     var settings = new PretrainSettings { Mle = new MleOptions { Steps = s.PretrainSteps, Seed = s.Seed }, EvalSamples = 0 };
