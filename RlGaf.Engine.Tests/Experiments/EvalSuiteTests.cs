@@ -167,13 +167,7 @@ public class EvalSuiteTests
             var claim = new FileStream(EvalSuite.ClaimFileOf(reinforceDir), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
             var suite = Task.Run(() => EvalSuite.Run(o with { Resume = true }, "test", log.Enqueue));
-            var deadline = DateTime.UtcNow.AddSeconds(120);
-            while (!log.Any(l => l.Contains("waiting for the worker that trains reinforce-seed1", StringComparison.Ordinal)))
-            {
-                Assert.False(suite.IsCompleted, string.Join('\n', log) + suite.Exception);
-                Assert.True(DateTime.UtcNow < deadline, "the suite never waited for the held run:\n" + string.Join('\n', log));
-                await Task.Delay(50);
-            }
+            await WaitForLine(log, "waiting for the worker that trains reinforce-seed1", suite, 120);
             await Task.Delay(1500);
             Assert.False(suite.IsCompleted); // it waits while the claim is held
             // The other worker finishes: its record, then it lets go.
@@ -206,13 +200,7 @@ public class EvalSuiteTests
             var held = new FileStream(cache + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
             var suite = Task.Run(() => EvalSuite.Run(o, "test", log.Enqueue));
-            var deadline = DateTime.UtcNow.AddSeconds(300);
-            while (!log.Any(l => l.Contains("waiting for another run that builds", StringComparison.Ordinal)))
-            {
-                Assert.False(suite.IsCompleted, string.Join('\n', log) + suite.Exception);
-                Assert.True(DateTime.UtcNow < deadline, string.Join('\n', log));
-                await Task.Delay(50);
-            }
+            await WaitForLine(log, "waiting for another run that builds", suite, 300);
             // Seed 2 was trained first, to the end, while seed 1's start was being built elsewhere.
             var lines = log.ToList();
             int seed2 = lines.FindIndex(l => l.Contains("sft seed 2: 4 generator updates", StringComparison.Ordinal));
@@ -227,6 +215,18 @@ public class EvalSuiteTests
         finally
         {
             try { Directory.Delete(root, true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Until the suite running in the background logs a line containing <paramref name="text"/>; fails with its log if it ends or times out first.</summary>
+    private static async Task WaitForLine(System.Collections.Concurrent.ConcurrentQueue<string> log, string text, Task suite, int seconds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!log.Any(l => l.Contains(text, StringComparison.Ordinal)))
+        {
+            Assert.False(suite.IsCompleted, string.Join('\n', log) + suite.Exception);
+            Assert.True(DateTime.UtcNow < deadline, $"never logged '{text}':\n" + string.Join('\n', log));
+            await Task.Delay(50);
         }
     }
 

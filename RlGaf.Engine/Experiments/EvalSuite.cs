@@ -235,9 +235,12 @@ public static class EvalSuite
         {
             var elsewhere = new List<(string Method, int Seed)>();
             var deferred = new List<(string Method, int Seed)>();
-            // First pass: a run whose seed's SFT start another worker is pretraining right now waits for the
-            // second pass, so this worker trains (or pretrains) something else instead of waiting on that lock.
-            foreach (var (method, seed, second) in LocalOrder(o).Select(x => (x.Method, x.Seed, false)).Concat(Deferred()))
+            // A run whose seed's SFT start another worker is pretraining right now waits for a second pass,
+            // so this worker trains (or pretrains) something else instead of waiting on that lock.
+            foreach (var (method, seed) in LocalOrder(o)) Take(method, seed, mayDefer: true);
+            foreach (var (method, seed) in deferred.ToList()) Take(method, seed, mayDefer: false);
+
+            void Take(string method, int seed, bool mayDefer)
             {
                 ct.ThrowIfCancellationRequested();
                 var dir = RunDirOf(o, method, seed);
@@ -246,28 +249,24 @@ public static class EvalSuite
                     log?.Invoke($"[{done + 1}/{total}] {method} seed {seed}: finished in an earlier sitting, kept ({dir})");
                     runs.Add(kept);
                     Done();
-                    continue;
+                    return;
                 }
-                if (!second && SftBuiltElsewhere(o, method, seed, modelsRoot))
+                if (mayDefer && SftBuiltElsewhere(o, method, seed, modelsRoot))
                 {
                     deferred.Add((method, seed));
-                    continue;
+                    return;
                 }
                 using var claim = TryClaim(dir);
                 if (claim is null)
                 {
                     log?.Invoke($"  {method} seed {seed}: another worker trains it");
                     elsewhere.Add((method, seed));
-                    continue;
+                    return;
                 }
                 // A worker may have finished it between the record check and the claim.
-                if (o.Resume && ReadRecord(dir) is { } justKept) { runs.Add(justKept); Done(); continue; }
+                if (o.Resume && ReadRecord(dir) is { } justKept) { runs.Add(justKept); Done(); return; }
                 runs.Add(RunClaimed(o, method, seed, dir, modelsRoot, $"[{done + 1}/{total}]", log, ct));
                 Done();
-            }
-            IEnumerable<(string, int, bool)> Deferred()
-            {
-                foreach (var (m, sd) in deferred) yield return (m, sd, true); // read after the first pass has filled it
             }
             if (!aggregate) return null;
             // The runs other workers hold: wait until they let go, then keep their record, or (a worker that died) train it here.
