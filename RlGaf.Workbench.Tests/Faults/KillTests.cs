@@ -16,7 +16,8 @@ namespace RlGaf.Workbench.Tests.Faults;
 [Trait("Category", "Faults")]
 public class KillTests(ITestOutputHelper output)
 {
-    private const int Steps = 14; // checkpoints (checkpoint_every 5) at 0, 5, 10 and 14
+    // Long enough that an idle machine cannot finish the run between the test seeing step 7 and the kill (at 14 it did).
+    private const int Steps = 40; // checkpoints (checkpoint_every 5) at 0, 5, ..., 40
 
     private static string[] TrainArgs(string dataRoot, params string[] more) =>
     [
