@@ -19,12 +19,12 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
     private RunStore Store => _store ??= new RunStore(Path.Combine(_root, "data"));
 
     /// <summary>Trials of a tiny REINFORCE run over the tiny generator; <paramref name="adjust"/> sets each one's settings.</summary>
-    private List<TrialSpec> Trials(string sweep, int count, Func<int, RunSettings, RunSettings> adjust)
+    private List<TrialSpec> Trials(string sweep, int count, Func<int, RunSettings, RunSettings> adjust, int steps = 12)
     {
         var trials = new List<TrialSpec>();
         for (int i = 0; i < count; i++)
         {
-            var s = adjust(i, TinyModel.Settings(TrainingMethod.Reinforce, steps: 12) with { Seed = 1 + i % 2 });
+            var s = adjust(i, TinyModel.Settings(TrainingMethod.Reinforce, steps) with { Seed = 1 + i % 2 });
             var dir = Path.Combine(_root, sweep, "trials", $"{i:0000}");
             Directory.CreateDirectory(dir);
             trials.Add(new TrialSpec(sweep, i, i / 2, s.Seed, new Dictionary<string, string> { ["gen_lr"] = s.GenLr.ToString("R") }, s.Validate(), dir));
@@ -43,7 +43,7 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
             if (done(p)) return p;
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"after {seconds} s: {string.Join("; ", p.Select(x => $"{x.State} step {x.Step} {x.Reason}"))}");
-            Thread.Sleep(1000);
+            Thread.Sleep(250);
         }
     }
 
@@ -54,7 +54,9 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
         var notifier = new RunNotifier();
         using var feed = notifier.Subscribe(null);
         var ex = new SlurmExecutor(cluster.Options(), Store, notifier);
-        var trials = Trials("sweep4", 4, (i, s) => s with { GenLr = new[] { 1e-4, 3e-4, 1e-3, 3e-3 }[i] });
+        // 80 steps, not 12: on an idle machine a 12-step trial ended between two polls, so it was never seen running with metrics.
+        const int steps = 80;
+        var trials = Trials("sweep4", 4, (i, s) => s with { GenLr = new[] { 1e-4, 3e-4, 1e-3, 3e-3 }[i] }, steps);
         var handles = ex.Submit(trials, maxParallel: 2);
 
         // One array job, task id = trial index.
@@ -82,7 +84,7 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster) : IClassFixture<Slu
         {
             var run = Store.Get(final[i].RunId!)!;
             Assert.Equal(RunStatus.Completed, run.Status);
-            Assert.Equal(12, run.Step);
+            Assert.Equal(steps, run.Step);
             // Imported in full: every line the trial appended, its checkpoints in the run's folder.
             int lines = File.ReadAllLines(Path.Combine(trials[i].OutDir, TrialFolder.MetricsFile)).Length;
             Assert.Equal(lines, Store.GetMetrics(run.Id).Count);
