@@ -17,6 +17,8 @@ public sealed class Evaluator(TrainerCore core, RewardFunction? reward)
 {
     /// <summary>Seed of evaluation sampling: the same for every run and step, so curves compare.</summary>
     public const ulong EvalSeed = 0xE7A1_5EED;
+    /// <summary>The evaluation's KL to the run's SFT start, nats per completion.</summary>
+    public const string KlToStartName = "eval/kl-to-start";
     private IReadOnlyList<TaskExample>? _heldOut;
 
     /// <summary>
@@ -37,6 +39,13 @@ public sealed class Evaluator(TrainerCore core, RewardFunction? reward)
         cancellationToken.ThrowIfCancellationRequested();
         var judged = CompletionMetrics.Judged(task, _heldOut, batch.Completions, ended);
         var metrics = CompletionMetrics.Of(task, judged);
+        // KL(pi || SFT start) along the evaluation samples (exact per position, summed over each completion):
+        // the same yardstick for every method, SFT on positives included, unlike each update's objective/kl.
+        using (no_grad())
+        {
+            var kl = PolicyMath.CompletionTerms(core.Policy, batch, 1.0, reference: core.Reference).Kl!;
+            metrics[KlToStartName] = (kl * batch.CompletionMask).sum(1).mean().item<float>();
+        }
 
         float[] scores = new float[batch.Count], rewards = new float[batch.Count];
         cancellationToken.ThrowIfCancellationRequested();

@@ -131,7 +131,7 @@ public static class EvalSuite
         var div = new[] { "div/distinct-1", "div/distinct-2", "div/distinct-3", "div/self-bleu-4", "div/unique-ratio" };
         var cov = suite == "synthetic-reviews" ? new[] { "oracle/coverage" } : [];
         var judge = suite == "imdb" ? new[] { "align/judge-ceiling", "imdb/proxy_score" } : [];
-        return [.. align, .. judge, .. quality, .. div, .. cov, "disc/real_score", "disc/fake_score", "disc/acc", "disc/judge_corr"];
+        return [.. align, .. judge, .. quality, .. div, .. cov, Adversarial.Evaluator.KlToStartName, "disc/real_score", "disc/fake_score", "disc/acc", "disc/judge_corr"];
     }
 
     /// <summary>The suite's options (OUT/suite.json), written when it starts: what eval --resume reads back.</summary>
