@@ -17,13 +17,15 @@ internal static class EvalCommand
             bool asJson = args.Flag("--json");
             int workers = args.Int("--max-parallel", 1, 64) ?? 1;
             string? worker = args.String("--worker");
+            bool exitWithParent = args.Flag("--exit-with-parent");
+            if (exitWithParent && worker is null) throw new UsageException("--exit-with-parent: only a helper (--worker I/K) follows its parent.");
             args.EnsureAllUsed(); // everything else is the suite's own, read from its suite.json
             SuiteOptions saved;
             string savedCommand;
             try { (saved, savedCommand) = EvalSuite.LoadSaved(resumeDir); }
             catch (Exception e) when (e is FileNotFoundException or InvalidDataException) { throw new UsageException($"--resume: {e.Message}"); }
             Engine.Runtime.TorchRuntime.SetThreads(saved.Threads);
-            if (worker is not null) return HelperWorker(saved, savedCommand, worker);
+            if (worker is not null) return HelperWorker(saved, savedCommand, worker, exitWithParent);
             SuiteResult resumed;
             using (var resumeStatus = new SuiteProgress(saved.Suite, saved.Seeds * saved.Methods.Count, Terminal.Error()))
                 resumed = LocalWorkers.Run(saved, savedCommand, workers, fresh: false, resumeStatus.Log, resumeStatus.Progress);
@@ -95,13 +97,34 @@ internal static class EvalCommand
         return Report(result!, json);
     }
 
-    /// <summary>eval --resume DIR --worker I/K: trains the runs it can claim, then leaves the table to worker 0.</summary>
-    private static int HelperWorker(SuiteOptions saved, string command, string worker)
+    /// <summary>
+    /// eval --resume DIR --worker I/K: trains the runs it can claim, then leaves the table to worker 0.
+    /// With --exit-with-parent (how worker 0 starts its helpers) it stops when its standard input closes,
+    /// which the kernel does when worker 0 dies however it dies (kill -9 included): no helper trains on
+    /// unseen after the suite it belongs to was stopped. Its run continues from its checkpoint on eval --resume.
+    /// </summary>
+    private static int HelperWorker(SuiteOptions saved, string command, string worker, bool exitWithParent)
     {
         var parts = worker.Split('/');
         if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || !int.TryParse(parts[1], out int k) || k < 2 || i < 1 || i >= k)
             throw new UsageException($"--worker: '{worker}' is not I/K with 1 <= I < K.");
-        EvalSuite.RunHelper(saved with { WorkerIndex = i, WorkerCount = k }, command, m => Console.Error.WriteLine(m));
+        using var parentGone = new CancellationTokenSource();
+        if (exitWithParent)
+            new Thread(() =>
+            {
+                try { while (Console.In.Read() >= 0) { } }
+                catch (IOException) { }
+                parentGone.Cancel();
+            }) { IsBackground = true, Name = "parent watch" }.Start();
+        try
+        {
+            EvalSuite.RunHelper(saved with { WorkerIndex = i, WorkerCount = k }, command, m => Console.Error.WriteLine(m), parentGone.Token);
+        }
+        catch (OperationCanceledException) when (parentGone.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"worker {i}: worker 0 is gone, stopping (eval --resume {saved.OutDir} continues the suite)");
+            return 1;
+        }
         return 0;
     }
 

@@ -44,10 +44,11 @@ internal static class LocalWorkers
     private static Process Start(string outDir, int index, int count, Action<string> log)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable to start the suite's workers");
-        var psi = new ProcessStartInfo(self) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        // Standard input is a pipe this process never writes: it closes when this process dies, and the helper stops then.
+        var psi = new ProcessStartInfo(self) { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
             psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
-        foreach (var a in new[] { "eval", "--resume", Path.GetFullPath(outDir), "--worker", string.Create(CultureInfo.InvariantCulture, $"{index}/{count}") })
+        foreach (var a in new[] { "eval", "--resume", Path.GetFullPath(outDir), "--worker", string.Create(CultureInfo.InvariantCulture, $"{index}/{count}"), "--exit-with-parent" })
             psi.ArgumentList.Add(a);
         var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start worker {index}");
         p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) log($"[worker {index}] {line}"); };

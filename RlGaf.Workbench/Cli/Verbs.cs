@@ -65,6 +65,7 @@ internal static class Verbs
             Text("--executor", "local|slurm", "where the runs train (default: local; slurm: one array task each, docs/cluster.md)"),
             Number("--max-parallel", "K", "runs at once: local, K worker processes sharing the suite folder (each run claimed by one); slurm, array tasks at once"),
             new Option<string?>("--worker") { Description = "internal: helper worker I of K of a local suite (what --max-parallel starts)", Hidden = true },
+            new Option<bool>("--exit-with-parent") { Description = "internal: a helper stops when its standard input closes (its worker 0 died)", Hidden = true },
             Text("--suite", "NAME", "synthetic-reviews, imdb or squad (required unless --resume)"), Number("--seeds", "N", "seeds per method (default: 3)"),
             Number("--steps-budget", "N", "generator updates per run (default: 120)"), Text("--out", "DIR", "suite folder (default: eval-out/SUITE)"),
             Text("--data", "PATH", "dataset of the imdb/squad suites"), Text("--methods", "a,b,...", "methods to compare (default: all)"),
