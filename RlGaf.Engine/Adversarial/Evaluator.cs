@@ -41,11 +41,19 @@ public sealed class Evaluator(TrainerCore core, RewardFunction? reward)
         var metrics = CompletionMetrics.Of(task, judged);
         // KL(pi || SFT start) along the evaluation samples (exact per position, summed over each completion):
         // the same yardstick for every method, SFT on positives included, unlike each update's objective/kl.
-        using (no_grad())
+        // In eval mode, as the reference: a policy with dropout would otherwise read a biased KL (not 0 at
+        // step 0) and draw from the global RNG, which breaks bit-identical resume.
+        bool wasTraining = core.Policy.training;
+        core.Policy.eval();
+        try
         {
-            var kl = PolicyMath.CompletionTerms(core.Policy, batch, 1.0, reference: core.Reference).Kl!;
-            metrics[KlToStartName] = (kl * batch.CompletionMask).sum(1).mean().item<float>();
+            using (no_grad())
+            {
+                var kl = PolicyMath.CompletionTerms(core.Policy, batch, 1.0, reference: core.Reference).Kl!;
+                metrics[KlToStartName] = (kl * batch.CompletionMask).sum(1).mean().item<float>();
+            }
         }
+        finally { if (wasTraining) core.Policy.train(); }
 
         float[] scores = new float[batch.Count], rewards = new float[batch.Count];
         cancellationToken.ThrowIfCancellationRequested();
