@@ -28,12 +28,12 @@ public static class DataPresets
     /// takes larger steps. From seed-1 trials in docs/results.md (judge 0.53 -> 0.685); PPO and Gumbel keep
     /// their learning rates, which no trial has tested higher.
     /// </summary>
-    private static RunSettings ImdbDiscriminator(RunSettings s) => s.Method switch
+    private static RunSettings ImdbDiscriminator(RunSettings s)
     {
-        TrainingMethod.Sft or TrainingMethod.RlhfProxy => s,
-        TrainingMethod.Reinforce => s with { RealNegatives = 0.5, DiscPretrainSteps = 300, DiscLr = 3e-4, GenLr = 6e-4 },
-        _ => s with { RealNegatives = 0.5, DiscPretrainSteps = 300, DiscLr = 3e-4 },
-    };
+        if (s.Method is TrainingMethod.Sft or TrainingMethod.RlhfProxy) return s; // no discriminator
+        var d = s with { RealNegatives = 0.5, DiscPretrainSteps = 300, DiscLr = 3e-4 };
+        return d.Method == TrainingMethod.Reinforce ? d with { GenLr = 6e-4 } : d;
+    }
 
     /// <summary>SQuAD 2.0 answer-or-abstain; <paramref name="path"/> is the official JSON.</summary>
     public static RunSettings Squad(TrainingMethod method, string path) => With(method, new RunSettings
