@@ -102,6 +102,7 @@ public class TaskTests(ITestOutputHelper output)
             var hasDiscriminator = method is not (TrainingMethod.Sft or TrainingMethod.RlhfProxy);
             Assert.Equal(hasDiscriminator ? 0.5 : 0.0, s.RealNegatives);
             Assert.Equal(hasDiscriminator ? 300 : DataPresets.Squad(method, "/x").DiscPretrainSteps, s.DiscPretrainSteps);
+            if (hasDiscriminator) Assert.Equal(3e-4, s.DiscLr);
         }
         // Per-token rewards drifted into letter soup at IMDB REINFORCE's 6e-4 (docs/results.md): they keep 2e-4.
         var reinforce = DataPresets.Imdb(TrainingMethod.Reinforce, "/x");
