@@ -131,7 +131,8 @@ public static class MemoryBench
         long paramBytes = model.parameters().Sum(p => p.numel() * p.element_size());
         var mle = d.Mle with { Steps = o.Steps, EvalEvery = int.MaxValue, EvalSequences = 32 };
         MemorySnapshot? first = null, last = null;
-        long maxRss = 0;
+        long maxRss = 0, maxAfterTrim = 0;
+        int maxRssStep = 0;
         var tps = new List<double>();
         using (var trainer = new MleTrainer(model, corpus, mle, device))
         {
@@ -142,7 +143,13 @@ public static class MemoryBench
                 if (s.Step == o.Steps) last = MemorySnapshot.Take();
                 // Every step from the first reading on: the heap is trimmed every NativeHeap.TrimEverySteps, so a
                 // reading at one step could land just after a trim; the maximum cannot.
-                if (s.Step >= o.FirstStep) maxRss = Math.Max(maxRss, Benchmark.ResidentBytes());
+                if (s.Step >= o.FirstStep)
+                {
+                    long rss = Benchmark.ResidentBytes();
+                    if (rss > maxRss) (maxRss, maxRssStep) = (rss, s.Step);
+                    // StepCompleted fires after NativeHeap.AfterStep, so these readings are right after a trim.
+                    if (s.Step % NativeHeap.TrimEverySteps == 0) maxAfterTrim = Math.Max(maxAfterTrim, rss);
+                }
                 if (s.Step > Math.Min(10, o.Steps / 4)) tps.Add(s.TokensPerSecond);
             };
             trainer.Train();
@@ -159,6 +166,8 @@ public static class MemoryBench
         add(new($"memory/tiny_mle/rss_mb_step{o.Steps}", last.Rss / Mb, "MB", "VmRSS at the end of the run"));
         add(new("memory/tiny_mle/rss_max_mb", maxRss / Mb, "MB", $"the largest VmRSS read after any step from {o.FirstStep} to {o.Steps}",
             new BenchTarget(600, true, "<= 600 MB")));
+        add(new("memory/tiny_mle/rss_max_step", maxRssStep, "step", $"the step whose reading was rss_max (step % {NativeHeap.TrimEverySteps} == 0: read right after a trim)"));
+        add(new("memory/tiny_mle/rss_max_after_trim_mb", maxAfterTrim / Mb, "MB", $"the largest VmRSS read right after a trim (every {NativeHeap.TrimEverySteps}th step from {o.FirstStep}): rss_max minus this is what the heap gains between trims"));
         add(new("memory/tiny_mle/tokens_per_s", tps.Count > 0 ? tps[tps.Count / 2] : double.NaN, "tokens/s", "median per-step MLE throughput of this run (the cost of the heap policy shows here)"));
         add(new("memory/tiny_mle/rss_growth", (double)last.Rss / first.Rss - 1, "fraction",
             $"(rss@{o.Steps} - rss@{o.FirstStep}) / rss@{o.FirstStep}", new BenchTarget(0.10, true, "< 0.10")));

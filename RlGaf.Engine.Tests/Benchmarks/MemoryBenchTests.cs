@@ -1,0 +1,27 @@
+using RlGaf.Engine.Benchmarks;
+using RlGaf.Engine.Runtime;
+using static TorchSharp.torch;
+
+namespace RlGaf.Engine.Tests.Benchmarks;
+
+/// <summary>bench --memory's tiny MLE figures, on a run short enough for a test (no memory targets asserted: RSS depends on what else the process runs).</summary>
+public class MemoryBenchTests
+{
+    [Fact]
+    public void Tiny_mle_reports_where_the_largest_reading_came_from()
+    {
+        var o = MemoryBenchOptions.QuickDefaults(new MemoryBenchOptions()) with { FirstStep = 10, Steps = 35, PpoLayers = 0 };
+        var report = MemoryBench.Run(o, CPU);
+        double Fig(string key) => report.Figures.Single(f => f.Key == $"memory/tiny_mle/{key}").Value;
+
+        double max = Fig("rss_max_mb"), afterTrim = Fig("rss_max_after_trim_mb"), step = Fig("rss_max_step");
+        Assert.InRange(step, o.FirstStep, o.Steps);
+        Assert.Equal(Math.Floor(step), step);
+        Assert.True(afterTrim > 0, "no reading right after a trim (steps 10, 20, 30)");
+        // The after-trim readings are a subset of all readings: their maximum cannot exceed the overall one,
+        // and equals it exactly when the overall maximum was itself read right after a trim.
+        Assert.True(afterTrim <= max, $"after-trim max {afterTrim} > overall max {max}");
+        if (step % NativeHeap.TrimEverySteps == 0) Assert.Equal(max, afterTrim);
+        Assert.DoesNotContain(report.Figures, f => f.Key.StartsWith("memory/ppo", StringComparison.Ordinal));
+    }
+}
