@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -28,12 +29,12 @@ public static class AdversarialLosses
     /// </summary>
     public static Tensor Discriminator(Tensor realLogits, Tensor fakeLogits, DiscriminatorLossKind kind, double labelSmoothing)
     {
-        double target = 1.0 - labelSmoothing;
+        using var target = (1.0 - labelSmoothing).ToScalar();
         return kind switch
         {
             DiscriminatorLossKind.Bce =>
-                F.binary_cross_entropy_with_logits(realLogits, full_like(realLogits, target)) +
-                F.binary_cross_entropy_with_logits(fakeLogits, zeros_like(fakeLogits)),
+                F.binary_cross_entropy_with_logits(realLogits, full_like(realLogits, target)).Plus(
+                F.binary_cross_entropy_with_logits(fakeLogits, zeros_like(fakeLogits))),
             DiscriminatorLossKind.Rsgan =>
                 F.binary_cross_entropy_with_logits(realLogits - fakeLogits, full_like(realLogits, target)),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
@@ -56,7 +57,7 @@ public static class AdversarialLosses
     {
         using var _ = NewDisposeScope();
         return kind == DiscriminatorLossKind.Bce
-            ? (realLogits.gt(0).to_type(ScalarType.Float32).mean() + fakeLogits.lt(0).to_type(ScalarType.Float32).mean()).item<float>() / 2
+            ? realLogits.gt(Scalars.IntZero).to_type(ScalarType.Float32).mean().Plus(fakeLogits.lt(Scalars.IntZero).to_type(ScalarType.Float32).mean()).item<float>() / 2
             : realLogits.gt(fakeLogits).to_type(ScalarType.Float32).mean().item<float>();
     }
 
@@ -89,7 +90,7 @@ public static class AdversarialLosses
     {
         RewardKind.Logit => logits,
         RewardKind.Prob => logits.sigmoid(),
-        RewardKind.NegLogOneMinusD => F.softplus(logits),
+        RewardKind.NegLogOneMinusD => ScalarSafe.Softplus(logits),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }

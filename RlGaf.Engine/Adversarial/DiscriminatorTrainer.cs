@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Corpora.SyntheticReviews;
 using RlGaf.Engine.Runs;
 using TorchSharp;
@@ -38,7 +39,7 @@ public sealed class DiscriminatorTrainer : IDisposable
         _core = core;
         Disc = disc;
         var s = core.Settings;
-        Optimizer = new AdamW(disc.parameters(), s.DiscLr, 0.9, 0.999, 1e-8, s.DiscWeightDecay);
+        Optimizer = new Optim.AdamW(disc.parameters(), s.DiscLr, 0.9, 0.999, 1e-8, s.DiscWeightDecay);
         if (s.DiscReplay > 0) Replay = new ReplayBuffer(s.DiscReplay, disc.Config.NPositions);
         NoiseHorizon = s.Steps;
         if (s.RealNegatives > 0 && core.Task.SampleNegatives(1, 0) is null)
@@ -105,8 +106,8 @@ public sealed class DiscriminatorTrainer : IDisposable
             {
                 using var gen = _core.GeneratorFor(step, Purpose.DiscNoise, k * 1000 + epoch);
                 using var std = noiseStd.ToScalar();
-                realEmb = realEmb + randn(realEmb.shape, generator: gen, device: realEmb.device).mul(std);
-                fakeEmb = fakeEmb + randn(fakeEmb.shape, generator: gen, device: fakeEmb.device).mul(std);
+                realEmb = realEmb.Plus(randn(realEmb.shape, generator: gen, device: realEmb.device).mul(std));
+                fakeEmb = fakeEmb.Plus(randn(fakeEmb.shape, generator: gen, device: fakeEmb.device).mul(std));
             }
             Tensor sReal;
             Models.Gpt2Attention.ExplicitAttention = s.DiscR1 > 0; // R1 differentiates the real pass twice
@@ -125,9 +126,9 @@ public sealed class DiscriminatorTrainer : IDisposable
                 // Zero-centred R1 (Mescheder et al. 2018): gamma/2 E ||d s(real) / d embedding||^2, on the
                 // input embeddings, so the same penalty applies whatever the input (hard ids or soft Gumbel mixtures).
                 var grad = autograd.grad([sReal.sum()], [realEmb], retain_graph: true, create_graph: true)[0];
-                var r1 = grad.square().sum([1, 2]).mean();
+                var r1 = grad.Squared().sum([1, 2]).mean();
                 using var half = (s.DiscR1 / 2).ToScalar();
-                loss = loss + r1.mul(half);
+                loss = loss.Plus(r1.mul(half));
                 metrics["disc/r1"] = r1.item<float>();
             }
             Optimizer.zero_grad();

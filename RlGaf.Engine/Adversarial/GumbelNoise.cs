@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,6 +12,8 @@ namespace RlGaf.Engine.Adversarial;
 /// </summary>
 public sealed class GumbelNoise(ulong seed, long rows, long vocab, Device device)
 {
+    // The uniform draw's clamp (held for the process: see Scalars).
+    private static readonly Scalar UniformMin = 1e-10.ToScalar(), UniformMax = (1 - 1e-7).ToScalar();
     private readonly List<byte[]> _stateBefore = [];
     private byte[]? _stateAfter;
 
@@ -48,7 +51,7 @@ public sealed class GumbelNoise(ulong seed, long rows, long vocab, Device device
     private Tensor Draw(Generator gen)
     {
         using var scope = NewDisposeScope();
-        var u = rand([rows, vocab], generator: gen, device: device).clamp(1e-10, 1 - 1e-7);
+        var u = rand([rows, vocab], generator: gen, device: device).clamp(UniformMin, UniformMax);
         return u.log().neg().log().neg().MoveToOuterDisposeScope();
     }
 

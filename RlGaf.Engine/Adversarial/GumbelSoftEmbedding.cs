@@ -38,8 +38,8 @@ public static class GumbelSoftEmbedding
             using var betaS = beta.ToScalar();
             var z = hidden.matmul(weight.t()).mul(invT);
             var g = noise.Replay(0, (int)l).permute(1, 0, 2);
-            var soft = (z + g).mul(betaS).softmax(-1);
-            var sample = hard ? F.one_hot(tokens, v).to_type(soft.dtype) - soft.detach() + soft : soft;
+            var soft = z.Plus(g).mul(betaS).softmax(-1);
+            var sample = hard ? (F.one_hot(tokens, v).to_type(soft.dtype) - soft.detach()).Plus(soft) : soft;
             return sample.matmul(embedding).MoveToOuterDisposeScope();
         }
         // Step-major rows (step, row) so that a chunk is a run of whole sampling steps, whose noise replays.
@@ -115,7 +115,7 @@ public static class GumbelSoftEmbedding
             using var invTS = invT.ToScalar();
             using var betaS = beta.ToScalar();
             var z = hc.matmul(w.t()).mul_(invTS);
-            z.add_(noise.Replay(from, count).view(z.shape[0], -1));
+            z.PlusInPlace(noise.Replay(from, count).view(z.shape[0], -1));
             return z.mul_(betaS).softmax(-1);
         }
 

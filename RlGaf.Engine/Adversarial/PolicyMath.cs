@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -51,21 +52,21 @@ public static class PolicyMath
     }
 
     /// <summary>Mean of <paramref name="x"/> over positions where <paramref name="mask"/> is 1.</summary>
-    public static Tensor MaskedMean(Tensor x, Tensor mask) => (x * mask).sum() / mask.sum().clamp_min(1);
+    public static Tensor MaskedMean(Tensor x, Tensor mask) => (x * mask).sum() / mask.sum().clamp_min(Scalars.IntOne);
 
     /// <summary>Masked variance (biased), as TRL's masked_var without Bessel correction.</summary>
     public static Tensor MaskedVar(Tensor x, Tensor mask)
     {
         var mean = MaskedMean(x, mask);
-        return MaskedMean((x - mean).square(), mask);
+        return MaskedMean((x - mean).Squared(), mask);
     }
 
     /// <summary>(x - mean) / sqrt(var + 1e-8) over masked positions; optionally keeps the mean (TRL's shift_mean=false).</summary>
     public static Tensor Whiten(Tensor x, Tensor mask, bool shiftMean = true)
     {
         var mean = MaskedMean(x, mask);
-        var w = (x - mean) * (MaskedVar(x, mask) + 1e-8).rsqrt();
-        return (shiftMean ? w : w + mean) * mask;
+        var w = (x - mean) * MaskedVar(x, mask).Plus(1e-8).rsqrt();
+        return (shiftMean ? w : w.Plus(mean)) * mask;
     }
 
     /// <summary>
@@ -86,13 +87,13 @@ public static class PolicyMath
         using var gl = (gamma * lambda).ToScalar();
         for (long t = l - 1; t >= 0; t--)
         {
-            var delta = r.select(1, t) + nextValue.mul(g) - v.select(1, t);
-            next = (delta + next.mul(gl)) * mask.select(1, t);
+            var delta = r.select(1, t).Plus(nextValue.mul(g)) - v.select(1, t);
+            next = delta.Plus(next.mul(gl)) * mask.select(1, t);
             nextValue = v.select(1, t);
             columns[t] = next;
         }
         var adv = stack(columns, 1);
-        return (adv, (adv + v) * mask);
+        return (adv, adv.Plus(v) * mask);
     }
 
     /// <summary>Reward-to-go: out_t = sum_{s >= t} x_s over masked positions, [B, L].</summary>

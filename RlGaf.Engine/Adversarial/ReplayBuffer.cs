@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Corpora.SyntheticReviews;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -58,13 +59,15 @@ public sealed class ReplayBuffer : nn.Module
             var row = new long[_width];
             for (int i = 0; i < n; i++) row[i] = pair[i];
             _tokens[cursor].copy_(tensor(row));
-            _promptLength[cursor].fill_(Math.Min(prompts[r].Length, n));
-            _length[cursor].fill_(n);
+            using (var promptLength = Math.Min(prompts[r].Length, n).ToScalar()) _promptLength[cursor].fill_(promptLength);
+            using (var length = n.ToScalar()) _length[cursor].fill_(length);
             cursor = (cursor + 1) % Capacity;
             count = Math.Min(count + 1, Capacity);
         }
-        _meta[0].fill_(count);
-        _meta[1].fill_(cursor);
+        using var countS = count.ToScalar();
+        using var cursorS = cursor.ToScalar();
+        _meta[0].fill_(countS);
+        _meta[1].fill_(cursorS);
     }
 
     /// <summary><paramref name="n"/> pairs drawn uniformly with replacement by <paramref name="seed"/>.</summary>

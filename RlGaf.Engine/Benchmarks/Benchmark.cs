@@ -179,7 +179,7 @@ public static class Benchmark
         using var _ = model;
         int batch = o.Quick ? 2 : 8, window = o.Quick ? 32 : 64, steps = o.Quick ? 2 : 5;
         var c = model.Config;
-        using var opt = optim.AdamW(model.parameters(), 1e-5);
+        using var opt = new Optim.AdamW(model.parameters(), 1e-5);
         using var gen = new Generator(7, o.Device);
         model.train();
         var times = new List<double>();

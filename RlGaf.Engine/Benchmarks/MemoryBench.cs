@@ -208,7 +208,7 @@ public static class MemoryBench
             policy.to(device);
             reference.to(device);
             valueHead.to(device);
-            using var opt = optim.AdamW(policy.parameters().Concat(valueHead.parameters()), 1e-5);
+            using var opt = new Optim.AdamW(policy.parameters().Concat(valueHead.parameters()), 1e-5);
             var rng = new SplitMix64(5);
             int Token() => (int)(rng.NextUInt64() % 50000);
             var prompts = Enumerable.Range(0, b).Select(_ => Enumerable.Range(0, p).Select(_ => Token()).ToArray()).ToList();
@@ -262,7 +262,7 @@ public static class MemoryBench
         for (int start = 0; start < n; start += size)
         {
             using var mbScope = NewDisposeScope();
-            var idx = arange(start, Math.Min(n, start + size), dtype: ScalarType.Int64, device: batch.Tokens.device);
+            var idx = ScalarSafe.Range(start, Math.Min(n, start + size), ScalarType.Int64, batch.Tokens.device);
             var tokens = batch.Tokens.index_select(0, idx);
             var m = mask.index_select(0, idx);
             var hidden = policy.ForwardHidden(tokens, batch.AttentionMask.index_select(0, idx));
@@ -283,8 +283,8 @@ public static class MemoryBench
             var adv = advantages.index_select(0, idx);
             var ratio = ((logp - oldLogp.index_select(0, idx)) * m).exp();
             var pg = PolicyMath.MaskedMean(maximum(-adv * ratio, -adv * ratio.clamp(lo, hi)), m);
-            var vf = PolicyMath.MaskedMean((values - returns.index_select(0, idx)).square(), m).mul(Scalars.Half);
-            var loss = pg + vf;
+            var vf = PolicyMath.MaskedMean((values - returns.index_select(0, idx)).Squared(), m).mul(Scalars.Half);
+            var loss = pg.Plus(vf);
             opt.zero_grad();
             loss.backward();
             nn.utils.clip_grad_norm_(policy.parameters(), 1.0);

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -166,7 +167,7 @@ public static class PeerBench
         using var model = new Gpt2Model(c, seed: spec.Seed);
         model.to(device);
         model.train();
-        using var opt = optim.AdamW(model.parameters(), 1e-4, 0.9, 0.999, 1e-8, 0.0);
+        using var opt = new Optim.AdamW(model.parameters(), 1e-4, 0.9, 0.999, 1e-8, 0.0);
         using var gen = new Generator((ulong)spec.Seed + 1, device);
         double sec = BestOf(() =>
         {
@@ -209,7 +210,7 @@ public static class PeerBench
         using var disc = new Discriminator(c, seed: spec.Seed + 2);
         disc.to(device);
         disc.eval();
-        using var opt = optim.AdamW(policy.parameters(), 1e-4, 0.9, 0.999, 1e-8, 0.0);
+        using var opt = new Optim.AdamW(policy.parameters(), 1e-4, 0.9, 0.999, 1e-8, 0.0);
         var rng = new Random(spec.Seed);
         var opts = new GenerationOptions { MaxNewTokens = g.NewTokens, DoSample = true, UseCache = true, EosId = null };
         (double Step, double Generate, double Score, double Update) best = (double.MaxValue, 0, 0, 0);
@@ -225,7 +226,7 @@ public static class PeerBench
             using (no_grad())
             {
                 var reward = disc.Score(batch).sigmoid();
-                advantage = (reward - reward.mean()) / (reward.std() + 1e-8);
+                advantage = (reward - reward.mean()) / reward.std().Plus(1e-8);
             }
             double tScore = sw.Elapsed.TotalMilliseconds;
             policy.train();

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -67,13 +68,13 @@ public static class ChunkedHead
         {
             // Not inside a dispose scope of ours: the autograd node keeps tensors (its output cache) that
             // must live until backward, which the caller runs inside its own scope.
-            var outs = HeadFunction.apply(hidden.reshape(-1, e), weight, targets.reshape(-1).clamp_min(0),
+            var outs = HeadFunction.apply(hidden.reshape(-1, e), weight, targets.reshape(-1).clamp_min(Scalars.IntZero),
                 refHidden?.reshape(-1, e).detach(), refWeight?.detach(), 1.0 / temperature, entropy, rows);
             return new HeadTerms(outs[0].view(shape), entropy ? outs[1].view(shape) : null, kl ? outs[2].view(shape) : null);
         }
         using var scope = NewDisposeScope();
         var h = hidden.reshape(-1, e);
-        var t = targets.reshape(-1).clamp_min(0);
+        var t = targets.reshape(-1).clamp_min(Scalars.IntZero);
         Tensor logp, ent, div;
         {
             var z = Scaled(h.matmul(weight.t()), temperature);
@@ -109,9 +110,9 @@ public static class ChunkedHead
             return nn.functional.cross_entropy(logits, flat, ignore_index: -100, reduction: sum ? nn.Reduction.Sum : nn.Reduction.Mean).MoveToOuterDisposeScope();
         }
         // No scope of ours around the chunked path (see Compute).
-        var counted = flat.ge(0).to_type(ScalarType.Float32);
+        var counted = flat.ge(Scalars.IntZero).to_type(ScalarType.Float32);
         var total = (Compute(hidden, weight, targets).LogProbs.reshape(-1) * counted).sum().neg();
-        return sum ? total : total / counted.sum().clamp_min(1);
+        return sum ? total : total / counted.sum().clamp_min(Scalars.IntOne);
     }
 
     private static Tensor Scaled(Tensor z, double temperature)
@@ -175,8 +176,8 @@ public static class ChunkedHead
             var (gLogp, gEnt, gKl) = (grads[0], grads[1], grads[2]);
             using var _ = no_grad();
             // An output the loss does not read arrives as zeros: skip its term (PPO reads entropy only as a metric).
-            bool entGrad = wantEntropy && gEnt.ne(0).any().item<bool>();
-            bool klGrad = rh is not null && gKl.ne(0).any().item<bool>();
+            bool entGrad = wantEntropy && gEnt.ne(Scalars.IntZero).any().item<bool>();
+            bool klGrad = rh is not null && gKl.ne(Scalars.IntZero).any().item<bool>();
             long n = h.shape[0];
             var gh = empty_like(h);
             var gw = zeros_like(w);
@@ -195,14 +196,14 @@ public static class ChunkedHead
                 {
                     // dH/dz = -p (log p + H), H = -sum p log p
                     var hrow = (p * lp).sum(1, keepdim: true).neg();
-                    gz.sub_(lp.add(hrow).mul_(p).mul_(gEnt.narrow(0, start, len).unsqueeze(1)));
+                    gz.sub_(lp.Plus(hrow).mul_(p).mul_(gEnt.narrow(0, start, len).unsqueeze(1)));
                 }
                 if (klGrad)
                 {
                     // dKL/dz = p (log p - log q - KL)
                     var d = lp - ChunkLogSoftmax(rh!.narrow(0, start, len), rw!, invT);
                     var klRow = (p * d).sum(1, keepdim: true);
-                    gz.add_(d.sub_(klRow).mul_(p).mul_(gKl.narrow(0, start, len).unsqueeze(1)));
+                    gz.PlusInPlace(d.sub_(klRow).mul_(p).mul_(gKl.narrow(0, start, len).unsqueeze(1)));
                 }
                 if (invT != 1.0) { using var s = invT.ToScalar(); gz.mul_(s); }
                 gh.narrow(0, start, len).copy_(gz.matmul(w));

@@ -24,7 +24,7 @@ internal sealed class Conv1D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => x.matmul(weight) + bias;
+    public override Tensor forward(Tensor x) => x.matmul(weight).Plus(bias);
 }
 
 /// <summary>
@@ -63,8 +63,8 @@ internal static class GeluNew
     {
         using var scope = NewDisposeScope();
         // Out-of-place ops: tanh's backward needs its own output, so it must not be overwritten.
-        var inner = x.add(x.pow(Scalars.Three).mul(A)).mul(C);
-        return x.mul(Scalars.Half).mul(inner.tanh().add(Scalars.One)).MoveToOuterDisposeScope();
+        var inner = x.Plus(x.pow(Scalars.Three).mul(A)).mul(C);
+        return x.mul(Scalars.Half).mul(inner.tanh().add(Scalars.One, Scalars.IntOne)).MoveToOuterDisposeScope();
     }
 }
 
@@ -166,7 +166,7 @@ internal sealed class Gpt2Block : nn.Module
     public Tensor Forward(Tensor x, Tensor? allowed, KvCache? cache, int layer)
     {
         using var scope = NewDisposeScope();
-        var h = x + attn.Forward(ln_1.forward(x), allowed, cache, layer);
-        return (h + mlp.forward(ln_2.forward(h))).MoveToOuterDisposeScope();
+        var h = x.Plus(attn.Forward(ln_1.forward(x), allowed, cache, layer));
+        return h.Plus(mlp.forward(ln_2.forward(h))).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -83,7 +84,7 @@ public sealed class Gpt2Model : nn.Module
 
         var device = inputsEmbeds.device;
         var positions = positionIds ?? DefaultPositions(attentionMask, past, total, device);
-        var x = drop.forward(inputsEmbeds + wpe.forward(positions));
+        var x = drop.forward(inputsEmbeds.Plus(wpe.forward(positions)));
         var allowed = AttentionAllowed(attentionMask, cache is not null, past, total, device);
         for (int i = 0; i < h.Count; i++) x = h[i].Forward(x, allowed, cache, i);
         return ln_f.forward(x).MoveToOuterDisposeScope();
@@ -105,9 +106,9 @@ public sealed class Gpt2Model : nn.Module
 
     private static Tensor DefaultPositions(Tensor? mask, long past, long total, Device device)
     {
-        if (mask is null) return arange(past, total, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        if (mask is null) return ScalarSafe.Range(past, total, ScalarType.Int64, device).unsqueeze(0);
         // Left padding: each row counts positions from its first real token, as HF does.
-        var pos = mask.to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0);
+        var pos = mask.to_type(ScalarType.Int64).cumsum(1).sub(Scalars.IntOne).clamp_min(Scalars.IntZero);
         return pos.narrow(1, past, total - past);
     }
 
@@ -118,11 +119,11 @@ public sealed class Gpt2Model : nn.Module
     private static Tensor? AttentionAllowed(Tensor? mask, bool cached, long past, long total, Device device)
     {
         if (mask is null && !cached) return null;
-        var qpos = arange(past, total, dtype: ScalarType.Int64, device: device).unsqueeze(1);
-        var kpos = arange(0, total, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        var qpos = ScalarSafe.Range(past, total, ScalarType.Int64, device).unsqueeze(1);
+        var kpos = ScalarSafe.Range(0, total, ScalarType.Int64, device).unsqueeze(0);
         var causal = kpos.le(qpos);
         if (mask is null) return causal.unsqueeze(0).unsqueeze(0);
-        var keyOk = mask.ne(0).unsqueeze(1).unsqueeze(1);          // [B, 1, 1, S]
+        var keyOk = mask.ne(Scalars.IntZero).unsqueeze(1).unsqueeze(1);          // [B, 1, 1, S]
         var self = kpos.eq(qpos).unsqueeze(0).unsqueeze(0);        // [1, 1, T, S]
         return causal.unsqueeze(0).unsqueeze(0).logical_and(keyOk.logical_or(self));
     }
@@ -138,7 +139,7 @@ public sealed class Gpt2Model : nn.Module
         {
             if (name.StartsWith("ln_") || name.Contains(".ln_"))
             {
-                if (name.EndsWith(".weight")) p.fill_(1.0); else p.zero_();
+                if (name.EndsWith(".weight")) p.fill_(Scalars.One); else p.zero_();
             }
             else if (name.EndsWith(".bias")) p.zero_();
             else p.normal_(0.0, name.EndsWith("c_proj.weight") ? residStd : 0.02, gen);

@@ -160,7 +160,7 @@ public static class TextGenerator
             var before = probs.cumsum(1) - probs;
             using var topP = o.TopP.ToScalar();
             sorted = sorted.masked_fill(before.ge(topP), Scalars.NegativeInfinity);
-            l = full_like(l, float.NegativeInfinity).scatter(1, order, sorted);
+            l = full_like(l, Scalars.NegativeInfinity).scatter(1, order, sorted);
         }
         return multinomial(l.softmax(1), 1, replacement: false, generator: gen).squeeze(1).MoveToOuterDisposeScope();
     }

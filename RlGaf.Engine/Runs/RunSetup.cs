@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Adversarial;
 using RlGaf.Engine.Checkpoints;
 using RlGaf.Engine.Models;
@@ -176,7 +177,7 @@ public static class RunSetup
         if (File.Exists(path)) RunCheckpoint.ReadModule(path, rm);
         else
         {
-            using var opt = optim.AdamW(rm.parameters(), s.DiscLr, 0.9, 0.999, 1e-8, 0.0); // trained like a discriminator
+            using var opt = new Optim.AdamW(rm.parameters(), s.DiscLr, 0.9, 0.999, 1e-8, 0.0); // trained like a discriminator
             rm.train();
             var reporter = new PhaseReporter(RunPhases.RewardModel, s.RewardModelSteps, progress);
             reporter.Report(0);
@@ -214,7 +215,7 @@ public static class RunSetup
         {
             var ex = task.SampleLabelled(256, 0xACCUL);
             var batch = new SequenceBatch(ex.Select(e => e.Prompt).ToList(), ex.Select(e => e.Completion).ToList(), eot, device, sft.Config.NPositions);
-            var predicted = rm.Score(batch).gt(0).cpu().data<bool>().ToArray();
+            var predicted = rm.Score(batch).gt(Scalars.IntZero).cpu().data<bool>().ToArray();
             accuracy = predicted.Zip(ex).Count(p => p.First == (p.Second.Label > 0.5f)) / (double)ex.Count;
         }
         return (rm, accuracy);

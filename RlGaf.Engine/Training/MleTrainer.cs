@@ -75,7 +75,7 @@ public sealed class MleTrainer : IDisposable
     private readonly TokenizedCorpus _corpus;
     private readonly MleOptions _options;
     private readonly Device _device;
-    private readonly AdamW _optimizer;
+    private readonly Optim.AdamW _optimizer;
     private readonly Random _batchOrder;
 
     /// <summary>Raised after every step.</summary>
@@ -97,7 +97,7 @@ public sealed class MleTrainer : IDisposable
         // Decay matrices only: decaying LayerNorm gains and biases hurts small models (nanoGPT does the same).
         var decay = model.parameters().Where(p => p.dim() >= 2).ToList();
         var noDecay = model.parameters().Where(p => p.dim() < 2).ToList();
-        _optimizer = new AdamW(
+        _optimizer = new Optim.AdamW(
         [
             new AdamW.ParamGroup(decay, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay, false, false),
             new AdamW.ParamGroup(noDecay, options.LearningRate, options.Beta1, options.Beta2, 1e-8, 0.0, false, false),

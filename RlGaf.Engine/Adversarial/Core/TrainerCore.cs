@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Runs;
 using RlGaf.Engine.Tasks;
@@ -52,7 +53,7 @@ public sealed class TrainerCore : IDisposable
     internal void BuildOptimizer(IEnumerable<Parameter> extra)
     {
         _genParameters = Policy.parameters().Concat(extra).ToList();
-        _optimizer = new AdamW(_genParameters, Settings.GenLr, 0.9, 0.999, 1e-8, 0.0);
+        _optimizer = new Optim.AdamW(_genParameters, Settings.GenLr, 0.9, 0.999, 1e-8, 0.0);
     }
 
     internal void SetLearningRate()
@@ -154,7 +155,7 @@ public sealed class TrainerCore : IDisposable
     {
         double sq = 0;
         foreach (var p in parameters)
-            if (p.grad is { } g) sq += g.square().sum().item<float>();
+            if (p.grad is { } g) sq += g.Squared().sum().item<float>();
         return Math.Sqrt(sq);
     }
 

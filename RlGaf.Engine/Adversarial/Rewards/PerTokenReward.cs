@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -42,7 +43,7 @@ public sealed class PerTokenReward(TrainerCore core, Discriminator disc, Discrim
         var next = zeros_like(rewards.select(1, 0));
         for (long t = l - 1; t >= 0; t--)
         {
-            next = (rewards.select(1, t) + next.mul(g)) * mask.select(1, t);
+            next = rewards.select(1, t).Plus(next.mul(g)) * mask.select(1, t);
             columns[t] = next;
         }
         return stack(columns, 1);

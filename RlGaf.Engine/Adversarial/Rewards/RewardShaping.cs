@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Runs;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -22,7 +23,7 @@ public static class RewardShaping
         if (s.RewardNorm)
         {
             var mean = rewards.mean();
-            rewards = (rewards - mean) * ((rewards - mean).square().mean() + 1e-8).rsqrt();
+            rewards = (rewards - mean) * (rewards - mean).Squared().mean().Plus(1e-8).rsqrt();
         }
         return rewards;
     }

@@ -1,3 +1,5 @@
+using TorchSharp;
+using RlGaf.Engine.Runtime;
 using RlGaf.Engine.Models;
 using static TorchSharp.torch;
 
@@ -176,10 +178,12 @@ public sealed class RolloutReward : IRewardEstimator
         using var _ = no_grad();
         var theta = _core.Policy.state_dict();
         double rate = _core.Settings.RolloutUpdateRate;
+        using var rateS = rate.ToScalar();
+        using var keep = (1 - rate).ToScalar();
         foreach (var (name, p) in RolloutPolicy.named_parameters())
         {
             if (name.StartsWith("wte", StringComparison.Ordinal) || name.StartsWith("wpe", StringComparison.Ordinal)) p.copy_(theta[name]);
-            else p.mul_(rate).add_(theta[name], alpha: 1 - rate);
+            else p.mul_(rateS).add_(theta[name], alpha: keep);
         }
     }
 

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using System.Diagnostics;
 using RlGaf.Engine.Models;
 using RlGaf.Engine.Runs;
@@ -110,20 +111,20 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
             // Feature matching (Salimans et al. 2016, TextGAN): the mean discriminator feature of the
             // generated texts pulled towards that of the real ones; a signal that does not saturate when D wins.
             using var fm = s.GumbelFeatureMatching.ToScalar();
-            loss = loss + (fakeFeatures.mean([0]) - realFeatures.mean([0])).square().sum().mul(fm);
+            loss = loss.Plus((fakeFeatures.mean([0]) - realFeatures.mean([0])).Squared().sum().mul(fm));
         }
         if (s.KlCoef > 0)
         {
             // Exact per-token KL(pi || pi_ref) of the full next-token distributions, differentiable: the
             // same anchor to the SFT model that PPO's penalty gives, which keeps the texts well formed
             // while the discriminator's gradient pulls at every position.
-            loss = loss + PolicyMath.MaskedMean(terms.Kl!, batch.CompletionMask).mul(klCoef);
+            loss = loss.Plus(PolicyMath.MaskedMean(terms.Kl!, batch.CompletionMask).mul(klCoef));
         }
         Tensor? mle = null;
         if (s.MleCoef > 0)
         {
             mle = -PolicyMath.MaskedMean(PolicyMath.CompletionTerms(policy, real).LogProbs, real.CompletionMask);
-            loss = loss + mle.mul(mleCoef);
+            loss = loss.Plus(mle.mul(mleCoef));
         }
         return (loss, terms, fakeScore, realScore, mle);
     }
@@ -175,7 +176,7 @@ public sealed class GumbelUpdate(TrainerCore core, Discriminator disc) : IGenera
                 var mask = tensor(maskData.SelectMany(m => m).ToArray(), [b, maskData[0].Count], device: device);
                 var hidden = policy.ForwardHidden(input, mask, cache);
                 var logits = policy.Logits(hidden.select(1, -1)).div(temperature);
-                var next = (logits + noise.Next()).argmax(-1).cpu().data<long>().ToArray();
+                var next = logits.Plus(noise.Next()).argmax(-1).cpu().data<long>().ToArray();
                 var nextIds = new long[b];
                 for (int r = 0; r < b; r++)
                 {

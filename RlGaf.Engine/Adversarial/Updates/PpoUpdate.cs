@@ -77,7 +77,7 @@ public sealed class PpoUpdate : IGeneratorUpdate
             var refLogp = _core.ReferenceLogProbs(batch);
             kl = (oldLogp - refLogp) * mask;
             var rewards = kl.mul(negKl);
-            var lastCol = (mask.sum(1) - 1).clamp_min(0).to_type(ScalarType.Int64).unsqueeze(1);
+            var lastCol = mask.sum(1).sub(Scalars.IntOne).clamp_min(Scalars.IntZero).to_type(ScalarType.Int64).unsqueeze(1);
             rewards = rewards.scatter_add(1, lastCol, score.unsqueeze(1));
             (advantages, returns) = PolicyMath.Gae(rewards, oldValues, mask, s.Gamma, s.Lambda);
             advantages = PolicyMath.Whiten(advantages, mask);
@@ -114,14 +114,14 @@ public sealed class PpoUpdate : IGeneratorUpdate
                 double meanRatio = PolicyMath.MaskedMean(ratio, m).item<float>();
                 if (meanRatio > 10) { skipped++; continue; }
                 var pg = PolicyMath.MaskedMean(maximum(-adv * ratio, -adv * ratio.clamp(clipLo, clipHi)), m);
-                var vClipped = oldV + (values - oldV).clamp(vClipLo, vClipHi);
-                var vf = PolicyMath.MaskedMean(maximum((values - ret).square(), (vClipped - ret).square()), m).mul(Scalars.Half);
-                var loss = pg + vf.mul(vfCoef);
+                var vClipped = oldV.Plus((values - oldV).clamp(vClipLo, vClipHi));
+                var vf = PolicyMath.MaskedMean(maximum((values - ret).Squared(), (vClipped - ret).Squared()), m).mul(Scalars.Half);
+                var loss = pg.Plus(vf.mul(vfCoef));
                 sumNorm += _core.ApplyGenerator(loss, Name);
                 sumPg += pg.item<float>();
                 sumVf += vf.item<float>();
                 sumClip += PolicyMath.MaskedMean((ratio - Scalars.One).abs().gt(clip).to_type(ScalarType.Float32), m).item<float>();
-                sumApprox += 0.5 * PolicyMath.MaskedMean(logRatio.square(), m).item<float>();
+                sumApprox += 0.5 * PolicyMath.MaskedMean(logRatio.Squared(), m).item<float>();
                 sumEntropy += PolicyMath.MaskedMean(terms.Entropy!.detach(), m).item<float>();
                 updates++;
             }

@@ -1,3 +1,4 @@
+using RlGaf.Engine.Runtime;
 using System.Diagnostics;
 using RlGaf.Engine.Runs;
 using TorchSharp;
@@ -98,7 +99,7 @@ public sealed class ReinforceUpdate(TrainerCore core, RewardFunction reward, IRe
         using var held = baseline.ToScalar(); // held (Runtime/Scalars.cs)
         // Per-position batch baseline for rollout rewards (each position has its own scale).
         var advantage = s.Baseline == BaselineKind.Batch && perPosition
-            ? (q - (q * mask).sum(0, keepdim: true) / mask.sum(0, keepdim: true).clamp_min(1)) * mask
+            ? (q - (q * mask).sum(0, keepdim: true) / mask.sum(0, keepdim: true).clamp_min(Scalars.IntOne)) * mask
             : (q - held) * mask;
         if (s.Baseline == BaselineKind.Ema)
             ema = double.IsNaN(ema) ? mean : s.BaselineDecay * ema + (1 - s.BaselineDecay) * mean;
