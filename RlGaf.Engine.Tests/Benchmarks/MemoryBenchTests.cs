@@ -22,6 +22,10 @@ public class MemoryBenchTests
         // and equals it exactly when the overall maximum was itself read right after a trim.
         Assert.True(afterTrim <= max, $"after-trim max {afterTrim} > overall max {max}");
         if (step % NativeHeap.TrimEverySteps == 0) Assert.Equal(max, afterTrim);
+        double p95 = Fig("rss_p95_mb"), over = Fig("rss_readings_over_600mb");
+        Assert.InRange(p95, afterTrim > 0 ? 1 : 0, max); // a reading, so between the smallest (> 0) and the largest
+        Assert.InRange(over, 0, o.Steps - o.FirstStep + 1);
+        if (max <= 600) Assert.Equal(0, over);
         Assert.DoesNotContain(report.Figures, f => f.Key.StartsWith("memory/ppo", StringComparison.Ordinal));
     }
 }

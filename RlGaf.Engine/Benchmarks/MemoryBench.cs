@@ -132,6 +132,7 @@ public static class MemoryBench
         var mle = d.Mle with { Steps = o.Steps, EvalEvery = int.MaxValue, EvalSequences = 32 };
         MemorySnapshot? first = null, last = null;
         long maxRss = 0, maxAfterTrim = 0;
+        var readings = new List<long>();
         int maxRssStep = 0;
         var tps = new List<double>();
         using (var trainer = new MleTrainer(model, corpus, mle, device))
@@ -146,6 +147,7 @@ public static class MemoryBench
                 if (s.Step >= o.FirstStep)
                 {
                     long rss = Benchmark.ResidentBytes();
+                    readings.Add(rss);
                     if (rss > maxRss) (maxRss, maxRssStep) = (rss, s.Step);
                     // StepCompleted fires after NativeHeap.AfterStep, so these readings are right after a trim.
                     if (s.Step % NativeHeap.TrimEverySteps == 0) maxAfterTrim = Math.Max(maxAfterTrim, rss);
@@ -167,6 +169,11 @@ public static class MemoryBench
         add(new("memory/tiny_mle/rss_max_mb", maxRss / Mb, "MB", $"the largest VmRSS read after any step from {o.FirstStep} to {o.Steps}",
             new BenchTarget(600, true, "<= 600 MB")));
         add(new("memory/tiny_mle/rss_max_step", maxRssStep, "step", $"the step whose reading was rss_max (step % {NativeHeap.TrimEverySteps} == 0: read right after a trim)"));
+        readings.Sort();
+        add(new("memory/tiny_mle/rss_p95_mb", readings.Count > 0 ? readings[(int)(0.95 * (readings.Count - 1))] / Mb : double.NaN, "MB",
+            $"95th percentile of the VmRSS readings after each step from {o.FirstStep}: rss_max far above it is a rare spike"));
+        add(new("memory/tiny_mle/rss_readings_over_600mb", readings.Count(r => r > 600 * 1048576L), "steps",
+            $"of the {readings.Count} readings, those over the 600 MB target"));
         add(new("memory/tiny_mle/rss_max_after_trim_mb", maxAfterTrim / Mb, "MB", $"the largest VmRSS read right after a trim (every {NativeHeap.TrimEverySteps}th step from {o.FirstStep}): rss_max minus this is what the heap gains between trims"));
         add(new("memory/tiny_mle/tokens_per_s", tps.Count > 0 ? tps[tps.Count / 2] : double.NaN, "tokens/s", "median per-step MLE throughput of this run (the cost of the heap policy shows here)"));
         add(new("memory/tiny_mle/rss_growth", (double)last.Rss / first.Rss - 1, "fraction",
