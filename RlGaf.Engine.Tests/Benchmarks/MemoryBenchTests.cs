@@ -26,6 +26,13 @@ public class MemoryBenchTests
         Assert.InRange(p95, afterTrim > 0 ? 1 : 0, max); // a reading, so between the smallest (> 0) and the largest
         Assert.InRange(over, 0, o.Steps - o.FirstStep + 1);
         if (max <= 600) Assert.Equal(0, over);
+        if (NativeHeap.Stats() is not null) // glibc: the heap split is reported at the last trim cycle
+            foreach (var when in new[] { "before_trim", "after_trim" })
+            {
+                Assert.True(Fig($"heap_{when}/in_use_mb") > 0, $"no heap in use {when}");
+                Assert.True(Fig($"heap_{when}/free_held_mb") >= 0);
+                Assert.True(Fig($"heap_{when}/mmapped_mb") >= 0);
+            }
         Assert.DoesNotContain(report.Figures, f => f.Key.StartsWith("memory/ppo", StringComparison.Ordinal));
     }
 }

@@ -132,6 +132,7 @@ public static class MemoryBench
         var mle = d.Mle with { Steps = o.Steps, EvalEvery = int.MaxValue, EvalSequences = 32 };
         MemorySnapshot? first = null, last = null;
         long maxRss = 0, maxAfterTrim = 0;
+        HeapStats? beforeTrim = null, afterTrim = null;
         var readings = new List<long>();
         int maxRssStep = 0;
         var tps = new List<double>();
@@ -151,6 +152,9 @@ public static class MemoryBench
                     if (rss > maxRss) (maxRss, maxRssStep) = (rss, s.Step);
                     // StepCompleted fires after NativeHeap.AfterStep, so these readings are right after a trim.
                     if (s.Step % NativeHeap.TrimEverySteps == 0) maxAfterTrim = Math.Max(maxAfterTrim, rss);
+                    // glibc's heaps at the last trim cycle: just before it and just after it.
+                    if (s.Step % NativeHeap.TrimEverySteps == NativeHeap.TrimEverySteps - 1) beforeTrim = NativeHeap.Stats();
+                    if (s.Step % NativeHeap.TrimEverySteps == 0) afterTrim = NativeHeap.Stats();
                 }
                 if (s.Step > Math.Min(10, o.Steps / 4)) tps.Add(s.TokensPerSecond);
             };
@@ -174,6 +178,13 @@ public static class MemoryBench
             $"95th percentile of the VmRSS readings after each step from {o.FirstStep}: rss_max far above it is a rare spike"));
         add(new("memory/tiny_mle/rss_readings_over_600mb", readings.Count(r => r > 600 * 1048576L), "steps",
             $"of the {readings.Count} readings, those over the 600 MB target"));
+        foreach (var (when, h) in new[] { ("before_trim", beforeTrim), ("after_trim", afterTrim) })
+            if (h is not null)
+            {
+                add(new($"memory/tiny_mle/heap_{when}/in_use_mb", h.InUse / Mb, "MB", $"glibc heap bytes allocated (mallinfo2 uordblks), the last step {when.Replace('_', ' ')} before the end"));
+                add(new($"memory/tiny_mle/heap_{when}/free_held_mb", h.Free / Mb, "MB", "free bytes glibc's heaps still hold (fordblks): resident where touched, until a trim"));
+                add(new($"memory/tiny_mle/heap_{when}/mmapped_mb", h.Mmapped / Mb, "MB", "bytes in separate mappings (allocations over the mmap threshold)"));
+            }
         add(new("memory/tiny_mle/rss_max_after_trim_mb", maxAfterTrim / Mb, "MB", $"the largest VmRSS read right after a trim (every {NativeHeap.TrimEverySteps}th step from {o.FirstStep}): rss_max minus this is what the heap gains between trims"));
         add(new("memory/tiny_mle/tokens_per_s", tps.Count > 0 ? tps[tps.Count / 2] : double.NaN, "tokens/s", "median per-step MLE throughput of this run (the cost of the heap policy shows here)"));
         add(new("memory/tiny_mle/rss_growth", (double)last.Rss / first.Rss - 1, "fraction",

@@ -59,9 +59,37 @@ public static class NativeHeap
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
     }
 
+    /// <summary>glibc's view of its heaps (mallinfo2): bytes in use, free but still held, and mmapped; null off glibc or before 2.33.</summary>
+    public static HeapStats? Stats()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            var m = MallInfo2();
+            return new HeapStats((long)m.arena, (long)m.uordblks, (long)m.fordblks, (long)m.hblkhd);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MallInfo2Struct
+    {
+        public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+    }
+
+    [DllImport("libc.so.6", EntryPoint = "mallinfo2")]
+    private static extern MallInfo2Struct MallInfo2();
+
     [DllImport("libc.so.6", EntryPoint = "mallopt")]
     private static extern int Mallopt(int param, int value);
 
     [DllImport("libc.so.6", EntryPoint = "malloc_trim")]
     private static extern int MallocTrim(nuint pad);
 }
+
+/// <summary>
+/// glibc heap figures. <see cref="Arena"/> is the bytes its heaps span, <see cref="InUse"/> the bytes
+/// allocated from them, <see cref="Free"/> the free bytes they still hold (resident if touched, until a
+/// trim) and <see cref="Mmapped"/> the bytes in separate mappings (allocations over the mmap threshold).
+/// </summary>
+public sealed record HeapStats(long Arena, long InUse, long Free, long Mmapped);
