@@ -22,18 +22,26 @@ public sealed class IlCallGraph
     /// <summary>Caller -> the members it calls.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Calls { get; }
 
+    /// <summary>
+    /// Caller -> the members it calls whose result the very next instruction does not store (in a local,
+    /// a field or a static field): results used as a temporary, such as an argument to the next call.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> UnstoredResults { get; }
+
     public IlCallGraph(string assemblyPath)
     {
         using var pe = new PEReader(File.OpenRead(assemblyPath));
         var md = pe.GetMetadataReader();
         var names = new SignatureNames(md);
         var calls = new Dictionary<string, IReadOnlyList<string>>();
+        var unstored = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var h in md.MethodDefinitions)
         {
             var def = md.GetMethodDefinition(h);
             if (def.RelativeVirtualAddress == 0) continue; // abstract, extern, P/Invoke
             var il = pe.GetMethodBody(def.RelativeVirtualAddress).GetILReader();
             var callees = new List<string>();
+            var temporaries = new List<string>();
             while (il.RemainingBytes > 0)
             {
                 short value = il.ReadByte();
@@ -49,14 +57,27 @@ public sealed class IlCallGraph
                     case OperandType.InlineMethod:
                         var token = MetadataTokens.EntityHandle(il.ReadInt32());
                         if (op == OpCodes.Call || op == OpCodes.Callvirt || op == OpCodes.Newobj || op == OpCodes.Ldftn || op == OpCodes.Ldvirtftn)
-                            callees.Add(names.Method(token));
+                        {
+                            string callee = names.Method(token);
+                            callees.Add(callee);
+                            if (il.RemainingBytes == 0 || !StoresNext(il)) temporaries.Add(callee);
+                        }
                         break;
                     default: il.Offset += 4; break; // tokens, 32-bit branches and constants
                 }
             }
             calls[names.Method(h)] = callees;
+            unstored[names.Method(h)] = temporaries;
         }
         Calls = calls;
+        UnstoredResults = unstored;
+    }
+
+    // stloc.0-3, stloc.s, stloc, stfld, stsfld at the reader's position (not consumed).
+    private static bool StoresNext(BlobReader il)
+    {
+        byte b = il.ReadByte();
+        return b is >= 0x0A and <= 0x0D or 0x13 or 0x7D or 0x80 || (b == 0xFE && il.RemainingBytes > 0 && il.ReadByte() == 0x0E);
     }
 }
 

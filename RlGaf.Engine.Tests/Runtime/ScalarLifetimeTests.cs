@@ -68,6 +68,12 @@ public class ScalarLifetimeTests
     {
         var found = Offending(typeof(Gpt2Model).Assembly.Location);
         Assert.True(found.Count == 0, $"{found.Count} calls make a Scalar the GC may free mid-op:\n{string.Join("\n", found)}");
+        // A ToScalar() result is as short-lived as an implicit one unless it is held: stored in a local (`using var s`)
+        // or a field, not passed straight on as an argument (`x.mul(0.5.ToScalar())`).
+        var unheld = new IlCallGraph(typeof(Gpt2Model).Assembly.Location).UnstoredResults
+            .SelectMany(kv => kv.Value.Where(c => c.StartsWith("TorchSharp.ScalarExtensionMethods::ToScalar(", StringComparison.Ordinal)).Select(_ => kv.Key))
+            .Distinct().ToList();
+        Assert.True(unheld.Count == 0, $"ToScalar() used as a temporary in:\n{string.Join("\n", unheld)}");
     }
 
     private static void Same(Tensor x, Tensor y)

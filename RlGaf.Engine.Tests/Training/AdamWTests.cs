@@ -18,7 +18,7 @@ public class AdamWTests
     private static TorchSharp.Modules.AdamW.ParamGroup[] Groups(nn.Module<Tensor, Tensor> net) =>
     [
         new(net.parameters().Where(p => p.dim() >= 2), 3e-3, 0.9, 0.95, 1e-8, 0.1, false, false),
-        new(net.parameters().Where(p => p.dim() < 2), 3e-3, 0.9, 0.95, 1e-8, 0.0, false, false),
+        new(net.parameters().Where(p => p.dim() < 2), 3e-3, 0.9, 0.95, 1e-8, 0.0, true, false), // amsgrad: its branch too
     ];
 
     private static void Step(nn.Module<Tensor, Tensor> net, optim.Optimizer opt, int i)

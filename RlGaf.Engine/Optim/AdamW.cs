@@ -6,12 +6,12 @@ using static TorchSharp.torch;
 namespace RlGaf.Engine.Optim;
 
 /// <summary>
-/// TorchSharp 0.107's AdamW with its scalars kept alive: the same ops on the same values in the same
-/// order, so every parameter and moment is bit-identical to <see cref="TorchSharp.Modules.AdamW"/>'s. Its
-/// name is TorchSharp's too, because TorchSharp writes the optimizer's class name into state files and
-/// refuses a file written under another: checkpoints of either load into the other. TorchSharp's own step converts each coefficient to a temporary
-/// <see cref="Scalar"/> that the GC may free while libtorch reads it (<see cref="Scalars"/>); every
-/// optimizer of the engine is this one (ScalarLifetimeTests).
+/// TorchSharp 0.107's AdamW with its scalars kept alive. TorchSharp's own step converts each coefficient
+/// to a temporary <see cref="Scalar"/> that the GC may free while libtorch reads it (<see cref="Scalars"/>);
+/// this one runs the same ops on the same values in the same order, so every parameter and moment is
+/// bit-identical to <see cref="TorchSharp.Modules.AdamW"/>'s. Its name is TorchSharp's too, because
+/// TorchSharp writes the optimizer's class name into state files and refuses a file written under another:
+/// checkpoints of either load into the other. Every optimizer of the engine is this one (ScalarLifetimeTests).
 /// </summary>
 public sealed class AdamW : TorchSharp.Modules.AdamW
 {

@@ -66,7 +66,7 @@ public static class NativeHeap
         try
         {
             var m = MallInfo2();
-            return new HeapStats((long)m.arena, (long)m.uordblks, (long)m.fordblks, (long)m.hblkhd);
+            return new HeapStats((long)m.uordblks, (long)m.fordblks, (long)m.hblkhd);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
     }
@@ -88,8 +88,7 @@ public static class NativeHeap
 }
 
 /// <summary>
-/// glibc heap figures. <see cref="Arena"/> is the bytes its heaps span, <see cref="InUse"/> the bytes
-/// allocated from them, <see cref="Free"/> the free bytes they still hold (resident if touched, until a
+/// glibc heap figures. <see cref="InUse"/> is the bytes allocated from its heaps, <see cref="Free"/> the free bytes they still hold (resident if touched, until a
 /// trim) and <see cref="Mmapped"/> the bytes in separate mappings (allocations over the mmap threshold).
 /// </summary>
-public sealed record HeapStats(long Arena, long InUse, long Free, long Mmapped);
+public sealed record HeapStats(long InUse, long Free, long Mmapped);

@@ -22,7 +22,6 @@ public static class Scalars
     public static readonly Scalar One = 1.0.ToScalar();
     public static readonly Scalar Three = 3.ToScalar();
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity.ToScalar();
-    public static readonly Scalar Zero = 0.0.ToScalar();
     /// <summary>The integer 1 TorchSharp passes as alpha and as arange's step (valid for integer tensors too).</summary>
     public static readonly Scalar IntOne = 1.ToScalar();
     /// <summary>The integer exponent TorchSharp's square() passes to pow.</summary>
